@@ -1,0 +1,295 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Apply a migration plan: the advisory lock, one transaction per file, the ledger.
+
+Order of a run: discover files -> connect -> take the run lock -> mark rows a
+dead runner left 'running' -> read the ledger and plan (drift, baseline, order)
+-> create the ledger / record the baseline -> apply each pending file in its own
+transaction, whose last statement flips its ledger row to 'applied'.
+Anything found wrong before the first migration leaves the database untouched.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (
+    Ledger,
+    LedgerError,
+    LockTimeout,
+)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import (
+    MigrationError,
+    MigrationFile,
+    Plan,
+    make_plan,
+)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
+    ConnectionFailure,
+    connect,
+    describe_target,
+    psycopg2,
+)
+
+
+class MigrationFailed(Exception):
+    """A migration ran and failed; ``details`` says where and what the ledger holds."""
+
+    def __init__(self, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+@dataclass
+class RunResult:
+    changed: bool = False
+    ledger_created: bool = False
+    baselined: list[dict[str, Any]] = field(default_factory=list)
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    beyond_target: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: list[dict[str, Any]] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    run_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def describe(migration: MigrationFile) -> dict[str, Any]:
+    return {"version": migration.version, "name": migration.name, "file": migration.filename,
+            "checksum": migration.checksum}
+
+
+def _user_tables(conn: Any, ledger: Ledger) -> int:
+    """Tables in the database other than the ledger (system schemas excluded)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
+                  AND c.oid IS DISTINCT FROM to_regclass(%s)""",
+            (ledger.ident.as_string(conn),))
+        return int(cur.fetchone()[0])
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        out.append({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()})
+    return out
+
+
+class Runner:
+    """One pg_migrate run against one database."""
+
+    def __init__(self, params: dict[str, Any], files: list[MigrationFile], check_mode: bool,
+                 run_info: dict[str, Any]) -> None:
+        self.params = params
+        self.files = files
+        self.check_mode = check_mode
+        self.run = dict(run_info, run_id=str(uuid.uuid4()))
+        self.result = RunResult(run_id=self.run["run_id"])
+        self.control: Any = None
+        self.ledger: Ledger | None = None
+
+    # -- entry point --------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        try:
+            self.control = connect(self.params, autocommit=True, purpose="pg_migrate control")
+            self.ledger = Ledger(self.control, self.params["ledger_schema"], self.params["ledger_table"])
+            if self.check_mode:
+                self._plan_only()
+            else:
+                self.ledger.acquire_lock(self.params["lock_wait_timeout"])
+                try:
+                    self._run_locked()
+                finally:
+                    self._release()
+        finally:
+            if self.control is not None and not self.control.closed:
+                self.control.close()
+        return self.result
+
+    def _release(self) -> None:
+        if self.control is not None and not self.control.closed:
+            try:
+                self.ledger.release_lock()
+            except psycopg2.Error:
+                pass  # the lock is session-level: closing the connection releases it anyway
+
+    # -- planning -----------------------------------------------------------
+
+    def _plan(self, exists: bool) -> Plan:
+        rows = self.ledger.rows() if exists else []
+        return make_plan(
+            self.files, rows,
+            baseline_version=self.params.get("baseline_version"),
+            target_version=self.params.get("target_version"),
+            database_is_empty=_user_tables(self.control, self.ledger) == 0,
+        )
+
+    def _report_plan(self, plan: Plan) -> None:
+        self.result.skipped = [describe(m) for m in plan.present]
+        self.result.baselined = [describe(m) for m in plan.baseline]
+        self.result.pending = [describe(m) for m in plan.pending]
+        self.result.beyond_target = [describe(m) for m in plan.beyond_target]
+
+    def _plan_only(self) -> None:
+        exists = self.ledger.exists()
+        if exists:
+            self.ledger.check_shape()
+        plan = self._plan(exists)
+        for migration in plan.pending:
+            migration.statements()  # refuse unrunnable files in check mode as well
+        self._report_plan(plan)
+        stale = [r for r in self.ledger.rows() if r["status"] == "running"] if exists else []
+        self.result.interrupted = _jsonable(stale)
+        self.result.ledger_created = not exists
+        self.result.changed = plan.has_work or bool(stale)
+        if exists:
+            self.result.ledger = _jsonable(self.ledger.rows())
+
+    # -- the real run -------------------------------------------------------
+
+    def _run_locked(self) -> None:
+        exists = self.ledger.exists()
+        if exists:
+            self.ledger.check_shape()
+            self.result.interrupted = _jsonable(
+                self.ledger.reconcile_interrupted(self.params["lock_wait_timeout"]))
+        plan = self._plan(exists)
+        for migration in plan.pending:
+            migration.statements()  # every pending file must be runnable before the first one runs
+        self._report_plan(plan)
+        self.result.pending = []
+        if plan.has_work and not exists:
+            self.ledger.create()
+            self.result.ledger_created = True
+        for migration in plan.baseline:
+            self.ledger.insert(self.run, migration, "baseline")
+        for migration in plan.pending:
+            self.result.applied.append(self._apply(migration))
+        self.result.changed = bool(plan.has_work or self.result.interrupted)
+        self.result.ledger = _jsonable(self.ledger.rows())
+
+    def _apply(self, migration: MigrationFile) -> dict[str, Any]:
+        statements = migration.statements()
+        work = connect(self.params, autocommit=False, purpose="pg_migrate %s" % migration.version)
+        started = time.monotonic()
+        row_id = None
+        number = 0
+        try:
+            with work.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                backend_pid = cur.fetchone()[0]
+                row_id = self.ledger.insert(self.run, migration, "running", backend_pid=backend_pid)
+                cur.execute("SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+                            (self.params["lock_timeout"], self.params["statement_timeout"]))
+                if work.server_version >= 140000:
+                    # a backend whose runner died stops at the next check instead of finishing its statement
+                    cur.execute("SELECT set_config('client_connection_check_interval', '1s', true)")
+                for stmt in statements:
+                    number = stmt.number
+                    cur.execute(stmt.text)
+                number = 0
+                cur.execute(self.ledger.mark_applied_sql(), (len(statements), row_id))
+            work.commit()
+        except psycopg2.Error as exc:
+            raise self._failure(migration, statements, number, row_id, exc, work) from None
+        finally:
+            notices = [n.strip() for n in work.notices]
+            work.close()
+        return dict(describe(migration), statements=len(statements),
+                    duration_ms=int((time.monotonic() - started) * 1000), notices=notices[-20:])
+
+    def _failure(self, migration: MigrationFile, statements: list[Any], number: int, row_id: int | None,
+                 exc: Exception, work: Any) -> MigrationFailed:
+        diag = getattr(exc, "diag", None)
+        sqlstate = getattr(exc, "pgcode", None)
+        primary = getattr(diag, "message_primary", None) or _first_line(exc)
+        hint = getattr(diag, "message_hint", None)
+        detail = getattr(diag, "message_detail", None)
+        context = getattr(diag, "context", None)
+        where = "%s" % migration.filename
+        line = None
+        if number:
+            stmt = statements[number - 1]
+            line = stmt.line
+            position = getattr(diag, "statement_position", None)
+            if position and str(position).isdigit():
+                line = stmt.line + stmt.text.count("\n", 0, int(position) - 1)
+            where += ", statement %d of %d (line %d)" % (number, len(statements), line)
+        elif row_id is not None:
+            where += ", while committing"
+        lost = work.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+        try:
+            if not work.closed:
+                work.rollback()
+        except psycopg2.Error:
+            lost = True
+        ledger_note = self._record_failure(row_id, lost, "%s: %s" % (sqlstate or "connection", primary), number)
+        message = "Migration %s failed at %s: %s%s." % (
+            migration.filename, where, "SQLSTATE %s " % sqlstate if sqlstate else "", primary)
+        if detail:
+            message += " DETAIL: %s." % detail
+        if hint:
+            message += " HINT: %s." % hint
+        if context and number:
+            message += " CONTEXT: %s." % " / ".join(context.strip().splitlines())
+        message += " %s" % ledger_note
+        details = {"file": migration.filename, "version": migration.version, "statement": number or None,
+                   "line": line, "sqlstate": sqlstate, "error": primary, "hint": hint, "detail": detail,
+                   "ledger": ledger_note, "applied_before_failure": self.result.applied}
+        return MigrationFailed(message, details)
+
+    def _record_failure(self, row_id: int | None, lost: bool, error: str, number: int) -> str:
+        """Tell the ledger the truth and return a sentence saying what it now holds."""
+        if row_id is None:
+            return "Nothing of this file ran and the ledger has no row for it."
+        try:
+            status = self.ledger.status_of(row_id)
+            if status == "applied":
+                return ("The connection dropped after the commit reached the server: the migration IS applied "
+                        "and the ledger says so (row %d). Rerun to continue with the next file." % row_id)
+            self.ledger.mark_failed(row_id, error, number or None)
+            return ("Its transaction was rolled back: nothing of this file is applied. The ledger records "
+                    "the attempt as failed (row %d); earlier migrations stay applied. Fix the cause and rerun."
+                    % row_id)
+        except psycopg2.Error:
+            pass
+        try:
+            control = connect(self.params, autocommit=True, purpose="pg_migrate recovery")
+        except ConnectionFailure:
+            return ("The server is unreachable (%s), so the ledger row %d still says 'running'. PostgreSQL "
+                    "commits a migration and its ledger row together, so the row tells the truth once the "
+                    "server is back: rerun, and the next run marks the attempt failed and continues."
+                    % (describe_target(self.params), row_id))
+        try:
+            Ledger(control, self.ledger.schema, self.ledger.table).mark_failed(row_id, error, number or None)
+        finally:
+            control.close()
+        return ("The connection was lost and its transaction rolled back: nothing of this file is applied; the "
+                "ledger records the attempt as failed (row %d). Rerun when the server is healthy." % row_id)
+
+
+def run_migrations(params: dict[str, Any], files: list[MigrationFile], check_mode: bool,
+                   run_info: dict[str, Any]) -> RunResult:
+    """Plan and (unless check_mode) apply; raises MigrationError, LedgerError,
+    LockTimeout, ConnectionFailure or MigrationFailed."""
+    return Runner(params, files, check_mode, run_info).execute()
+
+
+__all__ = ["run_migrations", "MigrationError", "LedgerError", "LockTimeout", "ConnectionFailure",
+           "MigrationFailed", "RunResult"]

@@ -1,0 +1,257 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: pg_migrate
+short_description: Apply pending SQL migration files to PostgreSQL under a checksummed ledger
+version_added: 1.0.0
+description:
+  - Finds the migration files C(NNN_name.sql) in O(migrations_dir) and applies each pending one, in version
+    order, in its own transaction. The file's ledger row turns C(applied) inside that same transaction, so the
+    ledger and the schema always agree.
+  - Records every attempt in a ledger table (O(ledger_table), created on first use) with version, name, sha256,
+    status, start and end time, duration and who ran it. Files already applied are skipped.
+  - Refuses to run when a file already applied has changed since (drift), when an applied file is missing, when
+    a pending file would run out of order, or when a file holds transaction control or a statement that cannot
+    run in a transaction. Nothing is changed in those cases.
+  - Adopts a database that predates the ledger by baselining, as Flyway does. When the database holds tables
+    but the ledger has no history, the versions up to O(baseline_version) are recorded as present without
+    being run. Without O(baseline_version), such a database is refused.
+  - One run at a time per database. A session-level advisory lock is held for the whole run; a second run
+    waits up to O(lock_wait_timeout) seconds, then fails naming the session that holds it.
+  - Rows a killed runner left C(running) are marked C(failed) by the next run. PostgreSQL rolled their
+    transaction back, so nothing of them was applied.
+  - C(rollback_*.sql) files in the directory are not migrations and are left alone.
+author:
+  - KnowledgeHub migration maintainers
+extends_documentation_fragment:
+  - knowledgehub.migration.postgres
+attributes:
+  check_mode:
+    support: full
+    description: Reports the files that would be baselined and applied, and refuses bad input, without writing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: A second run with the same files applies nothing and returns C(changed=false).
+options:
+  migrations_dir:
+    description:
+      - Directory on the managed host that holds the C(NNN_name.sql) migration files.
+    type: path
+    required: true
+  baseline_version:
+    description:
+      - For a database that already holds the schema of the early migrations but has no ledger, the last version
+        it already contains. Those files are recorded as C(baseline), not run.
+      - Ignored once the ledger has history, and on an empty database (everything is then run).
+    type: str
+  target_version:
+    description:
+      - Apply pending migrations up to and including this version only.
+    type: str
+  ledger_table:
+    description:
+      - Name of the ledger table.
+    type: str
+    default: migration_log
+  ledger_schema:
+    description:
+      - Schema of the ledger table.
+    type: str
+    default: public
+  lock_wait_timeout:
+    description:
+      - Seconds to wait for another run of this module on the same database to finish before failing.
+    type: int
+    default: 60
+  lock_timeout:
+    description:
+      - PostgreSQL C(lock_timeout) for each migration's transaction. A statement that waits longer than this for
+        a lock fails, so a migration never queues the application's queries behind it for long.
+    type: str
+    default: 10s
+  statement_timeout:
+    description:
+      - PostgreSQL C(statement_timeout) for each migration's statements. V(0) means no limit.
+    type: str
+    default: '0'
+  executed_by:
+    description:
+      - Who runs the migration, recorded in the ledger. The migrate role passes the controller's user.
+      - Defaults to the user the module runs as on the managed host.
+    type: str
+  job_id:
+    description:
+      - Identifier of the job that runs the migration (for example the AWX job id), recorded in the ledger.
+    type: str
+seealso:
+  - name: Flyway baseline
+    description: The model for adopting a database that predates the ledger.
+    link: https://documentation.red-gate.com/fd/baseline-184127456.html
+notes:
+  - The connecting role needs the privileges the migrations use (CREATE on the database's schema, ownership of
+    the tables they alter) and, on first use, CREATE on O(ledger_schema).
+'''
+
+EXAMPLES = r'''
+- name: Apply KnowledgeHub migrations, adopting a database that already holds 001-003
+  knowledgehub.migration.pg_migrate:
+    migrations_dir: /var/lib/knowledgehub-migration/migrations
+    baseline_version: "003"
+    login_host: 127.0.0.1
+    login_port: 5433
+    login_user: knowledgehub
+    login_password: "{{ vault_knowledgehub_db_password }}"
+    login_db: knowledgehub
+  register: migration
+
+- name: Only the schema phase (004)
+  knowledgehub.migration.pg_migrate:
+    migrations_dir: /var/lib/knowledgehub-migration/migrations
+    target_version: "004"
+    login_port: 5433
+    login_user: knowledgehub
+    login_db: knowledgehub
+
+- name: What would run? (nothing is written)
+  knowledgehub.migration.pg_migrate:
+    migrations_dir: /var/lib/knowledgehub-migration/migrations
+    login_port: 5433
+    login_user: knowledgehub
+    login_db: knowledgehub
+  check_mode: true
+  register: plan
+'''
+
+RETURN = r'''
+run_id:
+  description: Identifier of this run, stored on every ledger row it wrote.
+  returned: always
+  type: str
+  sample: 2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11
+ledger_created:
+  description: Whether the ledger table was (or, in check mode, would be) created.
+  returned: always
+  type: bool
+baselined:
+  description: Files recorded (or to be recorded) as present without being run.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"version": "001", "name": "knowledge_store", "file": "001_knowledge_store.sql", "checksum": "9f86..."}]
+applied:
+  description: Files applied by this run, in order, with their duration and PostgreSQL notices.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"version": "004", "name": "hybrid_rag_schema", "file": "004_hybrid_rag_schema.sql",
+            "checksum": "60303ae2...", "statements": 112, "duration_ms": 840, "notices": []}]
+pending:
+  description: In check mode, files that would be applied. Empty after a real run.
+  returned: always
+  type: list
+  elements: dict
+skipped:
+  description: Files already recorded as applied or baseline; their checksums matched.
+  returned: always
+  type: list
+  elements: dict
+beyond_target:
+  description: Pending files left alone because they come after O(target_version).
+  returned: always
+  type: list
+  elements: dict
+interrupted:
+  description: Ledger rows an earlier, killed run left C(running), now marked C(failed) (in check mode, found).
+  returned: always
+  type: list
+  elements: dict
+ignored_files:
+  description: C(.sql) files in O(migrations_dir) whose names are not C(NNN_name.sql) (rollback scripts excepted).
+  returned: always
+  type: list
+  elements: str
+ledger:
+  description: The ledger's rows after the run, oldest first.
+  returned: always
+  type: list
+  elements: dict
+failure:
+  description: Where a migration failed. Its file, statement number and line, SQLSTATE, PostgreSQL's message
+    and hint, and what the ledger now says.
+  returned: failed
+  type: dict
+  sample: {"file": "004_hybrid_rag_schema.sql", "statement": 12, "line": 88, "sqlstate": "42601",
+           "error": "syntax error at or near \"TABEL\"", "hint": null,
+           "ledger": "Its transaction was rolled back: nothing of this file is applied..."}
+'''
+
+import getpass
+import re
+import socket
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import MigrationError, discover
+from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
+    HAS_PSYCOPG2,
+    PSYCOPG2_IMPORT_ERROR,
+    connection_argument_spec,
+)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._runner import (
+    ConnectionFailure,
+    LedgerError,
+    LockTimeout,
+    MigrationFailed,
+    run_migrations,
+)
+
+_DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        migrations_dir=dict(type="path", required=True),
+        baseline_version=dict(type="str"),
+        target_version=dict(type="str"),
+        ledger_table=dict(type="str", default="migration_log"),
+        ledger_schema=dict(type="str", default="public"),
+        lock_wait_timeout=dict(type="int", default=60),
+        lock_timeout=dict(type="str", default="10s"),
+        statement_timeout=dict(type="str", default="0"),
+        executed_by=dict(type="str"),
+        job_id=dict(type="str"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+
+    for option in ("lock_timeout", "statement_timeout"):
+        if not _DURATION.match(module.params[option]):
+            module.fail_json(msg="%s=%r is not a PostgreSQL duration (examples: 10s, 500ms, 2min, 0)."
+                             % (option, module.params[option]))
+
+    result = dict(changed=False, ignored_files=[])
+    try:
+        files, result["ignored_files"] = discover(module.params["migrations_dir"])
+        run_info = dict(executed_by=module.params["executed_by"] or getpass.getuser(),
+                        executed_from=socket.gethostname(), job_id=module.params["job_id"])
+        outcome = run_migrations(module.params, files, module.check_mode, run_info)
+    except MigrationFailed as exc:
+        module.fail_json(msg=str(exc), failure=exc.details, **result)
+    except (MigrationError, LedgerError, LockTimeout, ConnectionFailure) as exc:
+        module.fail_json(msg=str(exc), **result)
+    result.update(outcome.as_dict())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
