@@ -70,22 +70,25 @@ class Database:
         return [line.split("|") for line in out.splitlines()] if out else []
 
     def apply_file(self, path: str, variables: dict | None = None) -> None:
-        """Apply a SQL file with psql as the application role would (one transaction)."""
-        self.pg.psql_file(path, self.name, variables)
+        """Apply a SQL file with psql as the application role, in one transaction."""
+        self.pg.psql_file(path, self.name, variables, user="knowledgehub")
 
     def load_baseline(self, chunks: int = 2000) -> None:
         """A KnowledgeHub database from before the ledger: 001-003 and sample data, applied by hand."""
         for name in sorted(os.listdir(MIGRATIONS)):
             if name[:3] in ("001", "002", "003") and name.endswith(".sql"):
                 self.apply_file(os.path.join(MIGRATIONS, name))
-        self.pg.psql_file(SAMPLE_DATA, self.name, {"chunks": str(chunks), "dim": "16"}, single_transaction=False)
+        self.pg.psql_file(SAMPLE_DATA, self.name, {"chunks": str(chunks), "dim": "16"}, single_transaction=False,
+                          user="knowledgehub")
 
     def schema_dump(self, exclude_ledger: bool = False) -> str:
         cmd = [os.path.join(pgsandbox.PG_BIN, "pg_dump"), "--schema-only", "--no-owner", "-d", self.name]
         if exclude_ledger:
             cmd += ["--exclude-table", "migration_log"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self.pg.client_env(), check=True)
-        return proc.stdout
+        # pg_dump >= 15.14 brackets its output with \restrict / \unrestrict and a random key per dump
+        return "".join(line for line in proc.stdout.splitlines(keepends=True)
+                       if not line.startswith(("\\restrict ", "\\unrestrict ")))
 
     def tables(self) -> list[str]:
         return [r[0] for r in self.rows(

@@ -77,13 +77,14 @@ class Cluster:
         return proc.stdout.strip()
 
     def psql_file(self, path: str, db: str, variables: dict[str, str] | None = None,
-                  single_transaction: bool = True) -> None:
+                  single_transaction: bool = True, user: str = "postgres") -> None:
+        """Run a SQL file with psql over the socket as ``user`` (trusted locally), stopping at the first error."""
         cmd = [os.path.join(PG_BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", path]
         if single_transaction:
             cmd.insert(1, "-1")
         for key, value in (variables or {}).items():
             cmd += ["-v", "%s=%s" % (key, value)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.client_env(), check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.client_env(PGUSER=user), check=False)
         if proc.returncode != 0:
             raise RuntimeError("psql -f %s failed (%d): %s" % (path, proc.returncode, proc.stderr.strip()))
 

@@ -222,7 +222,7 @@ class Runner:
         hint = getattr(diag, "message_hint", None)
         detail = getattr(diag, "message_detail", None)
         context = getattr(diag, "context", None)
-        where = "%s" % migration.filename
+        where = "its start"
         line = None
         if number:
             stmt = statements[number - 1]
@@ -230,9 +230,9 @@ class Runner:
             position = getattr(diag, "statement_position", None)
             if position and str(position).isdigit():
                 line = stmt.line + stmt.text.count("\n", 0, int(position) - 1)
-            where += ", statement %d of %d (line %d)" % (number, len(statements), line)
+            where = "statement %d of %d (line %d)" % (number, len(statements), line)
         elif row_id is not None:
-            where += ", while committing"
+            where = "commit"
         lost = work.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
         try:
             if not work.closed:
