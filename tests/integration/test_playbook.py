@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""playbooks/migrate.yml as an operator runs it: an inventory of their own, -l staging."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+
+def recap(output: str, host: str) -> dict[str, int]:
+    match = re.search(r"^%s\s*:\s*(.*)$" % re.escape(host), output, re.MULTILINE)
+    assert match, "no PLAY RECAP line for %s in:\n%s" % (host, output[-3000:])
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+@pytest.fixture
+def inventory(tmp_path, legacy_db_for_playbook):
+    """staging is the test database; production points at a port where nothing listens."""
+    db = legacy_db_for_playbook
+    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    content = {"all": {"children": {
+        "staging": {"hosts": {"kh-staging": dict(local, login_port=db.pg.port, login_db=db.name)}},
+        "production": {"hosts": {"kh-production": dict(local, login_port=1, login_db="knowledgehub")}},
+    }, "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub",
+                "login_password": db.pg.app_password}}}
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(content), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def legacy_db_for_playbook(db):
+    db.load_baseline(chunks=1000)
+    return db
+
+
+def playbook(inventory, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return subprocess.run([ANSIBLE_PLAYBOOK, "playbooks/migrate.yml", "-i", str(inventory), *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=600)
+
+
+def test_migrate_playbook_on_staging_only(inventory, legacy_db_for_playbook):
+    db = legacy_db_for_playbook
+    schema = db.schema_dump()
+    password = db.pg.app_password
+
+    check = playbook(inventory, "-l", "staging", "--check")
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert "CHECK MODE: nothing was written" in check.stdout
+    assert re.search(r"Would apply:\s+004_hybrid_rag_schema.sql, 005_data_migration.sql", check.stdout)
+    assert db.schema_dump() == schema and db.ledger() == []
+
+    first = playbook(inventory, "-l", "staging", "-vvv")
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert re.search(r"Baselined:\s+001_knowledge_store.sql, 002_ai_memories.sql, 003_search_and_feedback.sql",
+                     first.stdout)
+    assert re.search(r"Applied:\s+004_hybrid_rag_schema.sql \([\d.]+ s, \d+ statements\), "
+                     r"005_data_migration.sql", first.stdout)
+    assert recap(first.stdout, "kh-staging")["changed"] == 1
+    assert "kh-production" not in first.stdout
+    assert password not in first.stdout + first.stderr
+    assert [(r["version"], r["status"]) for r in db.ledger()][-2:] == [("004", "applied"), ("005", "applied")]
+    assert all(r["executed_by"] for r in db.ledger())
+
+    second = playbook(inventory, "-l", "staging")
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert recap(second.stdout, "kh-staging") == dict(recap(second.stdout, "kh-staging"), changed=0, failed=0)
+    assert re.search(r"Applied:\s+none", second.stdout)
+
+
+def test_unreachable_database_fails_the_host_clearly(inventory):
+    result = playbook(inventory, "-l", "production")
+    assert result.returncode != 0
+    assert "Cannot connect to database 'knowledgehub' on 127.0.0.1:1" in result.stdout
+    assert recap(result.stdout, "kh-production")["failed"] == 1
