@@ -2,7 +2,9 @@
 # make demo: the main job end to end on an embedded default.
 #
 # 1. a throwaway PostgreSQL 15 on 127.0.0.1:5433 (role and database knowledgehub),
-#    its files in .demo/pg, the role's password only in .demo/pgpass (0600);
+#    its files in $DEMO_PG_DIR (default /tmp/knowledgehub-demo-5433: as root the
+#    server runs as the postgres user, which cannot enter a checkout under /root),
+#    the role's password only in .demo/pgpass (0600);
 # 2. a pre-migration KnowledgeHub database as production holds it: 001-003 applied
 #    by hand (no ledger) and realistic sample data (CHUNKS chunks, default 100000);
 # 3. ansible-playbook playbooks/migrate.yml -i inventories/local, which baselines
@@ -14,6 +16,7 @@ cd "$repo"
 CHUNKS=${CHUNKS:-100000}
 PORT=5433
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+DEMO_PG_DIR=${DEMO_PG_DIR:-${TMPDIR:-/tmp}/knowledgehub-demo-$PORT}
 export PATH="$repo/.venv/bin:$PATH"
 
 [ -x "$PG_BIN/postgres" ] || { echo "demo: PostgreSQL 15 server binaries not found in $PG_BIN (apt-get install postgresql-15)" >&2; exit 1; }
@@ -21,9 +24,9 @@ case "$CHUNKS" in ''|*[!0-9]*) echo "demo: CHUNKS must be a number of chunks, go
 
 mkdir -p .demo
 chmod 700 .demo
-if [ -f .demo/pg/data/postmaster.pid ]; then
+if [ -f "$DEMO_PG_DIR/data/postmaster.pid" ]; then
     echo "== stopping the previous demo cluster"
-    python3 tools/pgsandbox.py stop --dir .demo/pg
+    python3 tools/pgsandbox.py stop --dir "$DEMO_PG_DIR"
 fi
 if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
     echo "demo: something else already listens on 127.0.0.1:$PORT; stop it or run the playbook against your own inventory" >&2
@@ -31,7 +34,7 @@ if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
 fi
 
 echo "== starting a throwaway PostgreSQL 15 on 127.0.0.1:$PORT"
-python3 tools/pgsandbox.py start --fresh --dir .demo/pg --port "$PORT" --passfile "$repo/.demo/pgpass"
+python3 tools/pgsandbox.py start --fresh --dir "$DEMO_PG_DIR" --port "$PORT" --passfile "$repo/.demo/pgpass"
 
 export PGPASSFILE="$repo/.demo/pgpass" PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=knowledgehub PGDATABASE=knowledgehub
 psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -51,5 +54,5 @@ cat <<MSG
 == done. The demo database stays up for you to look at:
    PGPASSFILE=.demo/pgpass psql -h 127.0.0.1 -p $PORT -U knowledgehub knowledgehub -c 'TABLE migration_log'
    rerun the playbook (it changes nothing):  .venv/bin/ansible-playbook playbooks/migrate.yml -i inventories/local
-   stop it:  python3 tools/pgsandbox.py stop --dir .demo/pg
+   stop it:  python3 tools/pgsandbox.py stop --dir "$DEMO_PG_DIR"
 MSG

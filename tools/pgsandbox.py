@@ -22,7 +22,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 

@@ -28,7 +28,7 @@ description:
     transaction back, so nothing of them was applied.
   - C(rollback_*.sql) files in the directory are not migrations and are left alone.
 author:
-  - KnowledgeHub migration maintainers
+  - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
 attributes:
@@ -37,6 +37,7 @@ attributes:
     description: Reports the files that would be baselined and applied, and refuses bad input, without writing.
   diff_mode:
     support: none
+    description: The result lists the files applied and the ledger; there is no diff of the database.
   idempotent:
     support: full
     description: A second run with the same files applies nothing and returns C(changed=false).

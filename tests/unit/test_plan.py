@@ -119,6 +119,6 @@ def test_non_utf8_file_is_refused(tmp_path):
 
 def test_transaction_control_is_refused_with_its_place(tmp_path):
     (tmp_path / "001_a.sql").write_text("CREATE TABLE a (id int);\n\nCOMMIT;\n", encoding="utf-8")
-    found, _ = discover(str(tmp_path))
+    found = discover(str(tmp_path))[0]
     with pytest.raises(MigrationError, match=r"001_a.sql, statement 2 \(line 3\) is transaction control"):
         found[0].statements()
