@@ -1,0 +1,109 @@
+-- rollback_004_005.sql
+--
+-- Undoes 005_data_migration.sql and 004_hybrid_rag_schema.sql: the database
+-- returns to exactly the schema it had before 004, and every row that
+-- existed before 004 is still there, unchanged. What it removes:
+--
+--   * the 4 views and the 2 functions of 004
+--   * the 4 columns 004 added to ai_memories (cluster_id, content_hash,
+--     importance_score, enhanced_at) with their foreign key, checks and
+--     indexes. All data 005 wrote there is derived and is lost.
+--   * the 19 tables of 004, with everything in them (also rows the new
+--     release wrote after the migration).
+--
+-- It does NOT remove the backup tables rollback_backup_<table>_<timestamp>
+-- that safe_rollback_table() or safe_remove_column() may have created.
+-- They hold data someone chose to keep. They are listed in a NOTICE before
+-- rollback_backup_log is dropped. Drop them by hand once they are no longer
+-- needed.
+--
+-- Every statement is guarded (IF EXISTS, to_regclass), so the script
+-- works after a partial apply (004 applied, 005 not, or tables already
+-- removed with safe_rollback_table) and can be run again. Tables are
+-- dropped children first and without CASCADE: if an object outside 004 was
+-- built on top of them the script stops with an error naming it, instead
+-- of dropping it.
+--
+-- There is no transaction control in here. Run it in ONE transaction:
+--
+--     psql -1 -v ON_ERROR_STOP=1 -f migrations/rollback_004_005.sql
+--
+-- or with any client that wraps the whole file in one transaction (the
+-- migration runner does not pick up rollback_* files by itself). The last
+-- statement marks 004 and 005 as rolled back in the runner's ledger table
+-- migration_log when that table exists, so a later run applies them again.
+
+-- Say which backup tables are kept, while their log still exists.
+DO $notice$
+DECLARE
+    r record;
+BEGIN
+    IF to_regclass('rollback_backup_log') IS NOT NULL THEN
+        FOR r IN
+            SELECT l.backup_table, l.table_name, l.column_name, l.row_count, l.performed_at
+              FROM rollback_backup_log l
+             WHERE l.backup_table IS NOT NULL
+               AND to_regclass(quote_ident(l.backup_table)) IS NOT NULL
+             ORDER BY l.performed_at, l.id
+        LOOP
+            RAISE NOTICE 'keeping backup table % (% rows of %, taken %)',
+                r.backup_table, r.row_count,
+                r.table_name || coalesce('.' || r.column_name, ''), r.performed_at;
+        END LOOP;
+    END IF;
+END
+$notice$;
+
+-- Views first: they depend on the tables and on the new ai_memories columns.
+DROP VIEW IF EXISTS v_agent_workflow_status;
+DROP VIEW IF EXISTS v_rag_query_performance;
+DROP VIEW IF EXISTS v_ingestion_status;
+DROP VIEW IF EXISTS v_memory_overview;
+
+DROP FUNCTION IF EXISTS safe_rollback_table(text, boolean);
+DROP FUNCTION IF EXISTS safe_remove_column(text, text);
+
+-- The columns 004 added to ai_memories. Dropping a column also drops its
+-- indexes and constraints, the explicit drops only make that visible.
+ALTER TABLE IF EXISTS ai_memories DROP CONSTRAINT IF EXISTS fk_ai_memories_cluster_id;
+ALTER TABLE IF EXISTS ai_memories DROP CONSTRAINT IF EXISTS ck_ai_memories_content_hash_format;
+ALTER TABLE IF EXISTS ai_memories DROP CONSTRAINT IF EXISTS ck_ai_memories_importance_score_range;
+DROP INDEX IF EXISTS idx_ai_memories_content_hash;
+DROP INDEX IF EXISTS idx_ai_memories_cluster_id;
+DROP INDEX IF EXISTS idx_ai_memories_user_id_importance_score;
+ALTER TABLE IF EXISTS ai_memories
+    DROP COLUMN IF EXISTS cluster_id,
+    DROP COLUMN IF EXISTS content_hash,
+    DROP COLUMN IF EXISTS importance_score,
+    DROP COLUMN IF EXISTS enhanced_at;
+
+-- The 19 tables, each one after every table that references it.
+DROP TABLE IF EXISTS agent_tasks;
+DROP TABLE IF EXISTS workflow_executions;
+DROP TABLE IF EXISTS agent_workflows;
+DROP TABLE IF EXISTS agent_definitions;
+DROP TABLE IF EXISTS user_feedback;
+DROP TABLE IF EXISTS retrieval_results;
+DROP TABLE IF EXISTS query_cache;
+DROP TABLE IF EXISTS rag_query_logs;
+DROP TABLE IF EXISTS rag_configurations;
+DROP TABLE IF EXISTS chunk_entities;
+DROP TABLE IF EXISTS kg_relations;
+DROP TABLE IF EXISTS kg_entities;
+DROP TABLE IF EXISTS enhanced_chunks;
+DROP TABLE IF EXISTS ingestion_logs;
+DROP TABLE IF EXISTS memory_relationships;
+DROP TABLE IF EXISTS memory_clusters;
+DROP TABLE IF EXISTS service_health_checks;
+DROP TABLE IF EXISTS service_configurations;
+DROP TABLE IF EXISTS rollback_backup_log;
+
+-- Tell the ledger the truth.
+DO $$
+BEGIN
+  IF to_regclass('migration_log') IS NOT NULL THEN
+    UPDATE migration_log SET status = 'rolled_back', rolled_back_at = now()
+     WHERE version IN ('004', '005') AND status = 'applied';
+  END IF;
+END
+$$;
