@@ -5,6 +5,7 @@
 
     python tools/pgsandbox.py start --dir .demo/pg --port 5433 --passfile .demo/pgpass
     python tools/pgsandbox.py stop --dir .demo/pg
+    python tools/pgsandbox.py destroy --dir .demo/pg     # stop and remove its files
 
 The cluster listens on 127.0.0.1 only. Its superuser connects through the Unix
 socket in <dir>/socket (trust); the application role (knowledgehub) logs in
@@ -159,7 +160,7 @@ class Cluster:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("action", choices=["start", "stop", "status", "destroy"])
     parser.add_argument("--dir", required=True, help="cluster directory (data/, socket/, server.log)")
     parser.add_argument("--port", type=int, default=5433)
     parser.add_argument("--user", default="knowledgehub")
@@ -173,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if cluster.is_running() else 3
     if args.action == "stop":
         cluster.stop()
+        return 0
+    if args.action == "destroy":
+        cluster.destroy()
         return 0
     if args.fresh and os.path.exists(cluster.basedir):
         cluster.destroy()
