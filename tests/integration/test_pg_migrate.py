@@ -271,3 +271,62 @@ def test_bad_timeout_value_is_refused(db):
     result = migrate(db, lock_timeout="ten seconds")
     assert result["_rc"] != 0 and "lock_timeout" in result["msg"]
     assert db.tables() == []
+
+
+def test_failure_at_commit_leaves_nothing_applied(db, tmp_path):
+    """A deferred constraint fails at COMMIT: the file and its ledger row roll back together."""
+    (tmp_path / "001_parent.sql").write_text("CREATE TABLE parent (id int PRIMARY KEY);\n", encoding="utf-8")
+    (tmp_path / "002_child.sql").write_text(
+        "CREATE TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO child VALUES (42);\n", encoding="utf-8")
+    result = migrate(db, migrations_dir=tmp_path)
+    assert result["_rc"] != 0
+    assert "002_child.sql failed at commit" in result["msg"] and result["failure"]["sqlstate"] == "23503"
+    assert db.tables() == ["migration_log", "parent"]
+    assert [(r["version"], r["status"]) for r in db.ledger()] == [("001", "applied"), ("002", "failed")]
+
+
+def _leave_running_row(db, backend_pid):
+    """The ledger row a runner killed in the middle of 004 leaves behind."""
+    checksum = [m for m in migrate(db, check_mode=True)["pending"] if m["version"] == "004"][0]["checksum"]
+    db.sql("INSERT INTO migration_log (run_id, version, name, checksum, status, executed_by, executed_from, "
+           "backend_pid) VALUES (gen_random_uuid(), '004', 'hybrid_rag_schema', '%s', 'running', 'ops', 'gone', %d)"
+           % (checksum, backend_pid))
+
+
+def test_row_left_running_by_a_killed_runner_is_marked_and_the_run_continues(legacy_db):
+    assert migrate(legacy_db, baseline_version="003", target_version="003")["_rc"] == 0
+    _leave_running_row(legacy_db, 999999)
+    check = migrate(legacy_db, check_mode=True)
+    assert [r["version"] for r in check["interrupted"]] == ["004"] and check["changed"] is True
+    result = migrate(legacy_db)
+    assert result["_rc"] == 0, result.get("msg")
+    assert [r["version"] for r in result["interrupted"]] == ["004"]
+    assert [m["version"] for m in result["applied"]] == ["004", "005"]
+    rows = [(r["version"], r["status"]) for r in legacy_db.ledger()]
+    assert rows[3:] == [("004", "failed"), ("004", "applied"), ("005", "applied")]
+    assert legacy_db.ledger()[3]["error"].startswith("interrupted")
+
+
+def test_a_killed_runners_session_still_open_is_waited_for_then_named(legacy_db):
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    assert migrate(legacy_db, baseline_version="003", target_version="003")["_rc"] == 0
+    params = legacy_db.params
+    zombie = psycopg2.connect(host=params["login_host"], port=params["login_port"], user=params["login_user"],
+                              password=params["login_password"], dbname=params["login_db"],
+                              application_name="knowledgehub.migration pg_migrate 004")
+    try:
+        with zombie.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        _leave_running_row(legacy_db, pid)
+        result = migrate(legacy_db, lock_wait_timeout=1)
+        assert result["_rc"] != 0
+        assert "pid %d" % pid in result["msg"] and "pg_terminate_backend" in result["msg"]
+        assert legacy_db.ledger()[-1]["status"] == "running"
+        assert "ai_memories" in legacy_db.tables() and "enhanced_chunks" not in legacy_db.tables()
+    finally:
+        zombie.close()
+    result = migrate(legacy_db, lock_wait_timeout=5)
+    assert result["_rc"] == 0, result.get("msg")
+    assert [m["version"] for m in result["applied"]] == ["004", "005"]
