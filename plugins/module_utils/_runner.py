@@ -51,7 +51,7 @@ class RunResult:
     baselined: list[dict[str, Any]] = field(default_factory=list)
     applied: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
+    already_applied: list[dict[str, Any]] = field(default_factory=list)
     beyond_target: list[dict[str, Any]] = field(default_factory=list)
     interrupted: list[dict[str, Any]] = field(default_factory=list)
     ledger: list[dict[str, Any]] = field(default_factory=list)
@@ -141,7 +141,7 @@ class Runner:
         )
 
     def _report_plan(self, plan: Plan) -> None:
-        self.result.skipped = [describe(m) for m in plan.present]
+        self.result.already_applied = [describe(m) for m in plan.present]
         self.result.baselined = [describe(m) for m in plan.baseline]
         self.result.pending = [describe(m) for m in plan.pending]
         self.result.beyond_target = [describe(m) for m in plan.beyond_target]

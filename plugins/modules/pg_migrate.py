@@ -159,7 +159,7 @@ pending:
   returned: always
   type: list
   elements: dict
-skipped:
+already_applied:
   description: Files already recorded as applied or baseline; their checksums matched.
   returned: always
   type: list

@@ -117,7 +117,7 @@ def test_second_run_changes_nothing_and_says_so(legacy_db):
     assert second["_rc"] == 0, second.get("msg")
     assert second["changed"] is False
     assert second["applied"] == [] and second["baselined"] == []
-    assert [m["version"] for m in second["skipped"]] == ["001", "002", "003", "004", "005"]
+    assert [m["version"] for m in second["already_applied"]] == ["001", "002", "003", "004", "005"]
     assert legacy_db.schema_dump() == schema
     assert legacy_db.snapshot() == data
     assert legacy_db.ledger() == ledger
