@@ -161,15 +161,27 @@ class Ledger:
 
     # -- rows ---------------------------------------------------------------
 
-    def insert(self, run: dict[str, Any], migration: Any, status: str, backend_pid: int | None = None) -> int:
+    def insert(self, run: dict[str, Any], migration: Any, status: str, backend_pid: int | None = None,
+               last_statement: int | None = None) -> int:
         completed = pgsql.SQL("clock_timestamp()") if status == "baseline" else pgsql.SQL("NULL")
         query = pgsql.SQL(
             "INSERT INTO {table} (run_id, version, name, checksum, status, completed_at, executed_by, "
-            "executed_from, job_id, backend_pid) VALUES (%s, %s, %s, %s, %s, {completed}, %s, %s, %s, %s) "
-            "RETURNING id").format(table=self.ident, completed=completed)
+            "executed_from, job_id, backend_pid, last_statement) "
+            "VALUES (%s, %s, %s, %s, %s, {completed}, %s, %s, %s, %s, %s) RETURNING id"
+        ).format(table=self.ident, completed=completed)
         rows = self._query(query, (run["run_id"], migration.version, migration.name, migration.checksum, status,
-                                   run["executed_by"], run["executed_from"], run.get("job_id"), backend_pid))
+                                   run["executed_by"], run["executed_from"], run.get("job_id"), backend_pid,
+                                   last_statement))
         return int(rows[0][0])
+
+    def journal(self, row_id: int, statement: int) -> None:
+        """Record that statement ``statement`` of a statement-by-statement file has committed."""
+        self._query(pgsql.SQL("UPDATE {table} SET last_statement = %s WHERE id = %s").format(table=self.ident),
+                    (statement, row_id))
+
+    def mark_applied(self, row_id: int, statements: int) -> None:
+        """Mark a statement-by-statement file applied (transactional files do it in their own transaction)."""
+        self._query(self.mark_applied_sql(), (statements, row_id))
 
     def mark_applied_sql(self) -> Any:
         """The UPDATE a migration's own transaction runs as its last statement."""
@@ -178,12 +190,13 @@ class Ledger:
             "duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint, "
             "last_statement = %s WHERE id = %s AND status = 'running'").format(table=self.ident)
 
-    def mark_failed(self, row_id: int, error: str, last_statement: int | None) -> None:
+    def mark_failed(self, row_id: int, error: str) -> None:
+        """Mark an attempt failed; its journal (last_statement) is kept, so a rerun can resume after it."""
         self._query(pgsql.SQL(
             "UPDATE {table} SET status = 'failed', completed_at = clock_timestamp(), "
             "duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint, "
-            "error = %s, last_statement = %s WHERE id = %s").format(table=self.ident),
-            (error, last_statement, row_id))
+            "error = %s WHERE id = %s").format(table=self.ident),
+            (error, row_id))
 
     def status_of(self, row_id: int) -> str | None:
         rows = self._query(pgsql.SQL("SELECT status FROM {table} WHERE id = %s").format(table=self.ident), (row_id,))
@@ -207,8 +220,13 @@ class Ledger:
                         "SELECT pg_terminate_backend(%s), then rerun."
                         % (row["id"], row["version"], row["name"], row["backend_pid"], row["backend_pid"]))
                 time.sleep(0.5)
-            self.mark_failed(row["id"], "interrupted: the runner stopped before this migration committed; "
-                             "PostgreSQL rolled its transaction back, nothing of it was applied", None)
+            if row["last_statement"]:
+                note = ("interrupted: the runner stopped after statement %s committed; a rerun continues "
+                        "with the next one" % row["last_statement"])
+            else:
+                note = ("interrupted: the runner stopped before this migration committed; PostgreSQL rolled "
+                        "its transaction back, nothing of it was applied")
+            self.mark_failed(row["id"], note)
         return stale
 
     def _backend_alive(self, pid: int) -> bool:

@@ -23,6 +23,48 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._sqlsplit i
 
 FILE_PATTERN = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.sql$")
 
+# Header directives: comment lines at the very top of a file, e.g. "-- migrate:transaction off".
+_DIRECTIVE = re.compile(r"^--\s*migrate:(?P<key>[a-z_]+)\s*(?P<value>.*?)\s*$")
+DIRECTIVES = {
+    "transaction": "on (default): the file runs in one transaction; off: statement by statement, "
+                   "each committed and journaled, for CREATE INDEX CONCURRENTLY and batched data migrations",
+    "lock_timeout": "PostgreSQL lock_timeout for this file, overriding the module's",
+    "statement_timeout": "PostgreSQL statement_timeout for this file, overriding the module's",
+}
+_DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
+
+
+def is_duration(value: str) -> bool:
+    """True for a PostgreSQL duration such as 10s, 500ms, 2min or 0."""
+    return bool(_DURATION.match(value or ""))
+
+
+def parse_directives(filename: str, text: str) -> dict[str, str]:
+    """Read the header directives; unknown keys and bad values are errors."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("--"):
+            break
+        match = _DIRECTIVE.match(stripped)
+        if not match:
+            continue
+        key, value = match.group("key"), match.group("value")
+        if key not in DIRECTIVES:
+            raise MigrationError(
+                "%s, line %d: unknown directive migrate:%s. Known: %s."
+                % (filename, number, key, ", ".join("migrate:%s" % k for k in DIRECTIVES)))
+        if key == "transaction" and value not in ("on", "off"):
+            raise MigrationError("%s, line %d: migrate:transaction takes on or off, not %r." % (filename, number, value))
+        if key in ("lock_timeout", "statement_timeout") and not is_duration(value):
+            raise MigrationError(
+                "%s, line %d: migrate:%s %r is not a PostgreSQL duration (examples: 5s, 500ms, 2min, 0)."
+                % (filename, number, key, value))
+        found[key] = value
+    return found
+
 # Ledger statuses that mean "the objects of this version are in the database".
 PRESENT = ("applied", "baseline")
 
@@ -49,8 +91,17 @@ class MigrationFile:
     def order(self) -> int:
         return int(self.version)
 
+    @property
+    def directives(self) -> dict[str, str]:
+        return parse_directives(self.filename, self.sql)
+
+    @property
+    def transactional(self) -> bool:
+        return self.directives.get("transaction", "on") == "on"
+
     def statements(self) -> list[Statement]:
-        """The file's statements; refuses what cannot run inside the runner's transaction."""
+        """The file's statements; refuses what cannot run the way the file says it runs."""
+        transactional = self.transactional
         try:
             statements = split_sql(self.sql)
         except SqlSplitError as exc:
@@ -62,14 +113,16 @@ class MigrationFile:
                     % (self.filename, stmt.number, stmt.line, stmt.text.split()[0]))
             if stmt.is_transaction_control:
                 raise MigrationError(
-                    "%s, statement %d (line %d) is transaction control (%s): each migration already runs in "
-                    "its own transaction, so the file must not begin, commit or roll back one. Remove it."
+                    "%s, statement %d (line %d) is transaction control (%s): the runner owns transactions "
+                    "(one per file, or one per statement under migrate:transaction off), so the file must not "
+                    "begin, commit or roll back one. Remove it (a DO block may COMMIT between batches "
+                    "in a migrate:transaction off file)."
                     % (self.filename, stmt.number, stmt.line, " ".join(stmt.words[:2])))
-            if stmt.needs_no_transaction:
+            if transactional and stmt.needs_no_transaction:
                 raise MigrationError(
-                    "%s, statement %d (line %d) (%s) cannot run inside a transaction; this runner applies "
-                    "each file in one transaction. Move it to a migration of its own that is run "
-                    "outside the runner, or use the plain (non-CONCURRENTLY) form."
+                    "%s, statement %d (line %d) (%s) cannot run inside a transaction, and this file runs in "
+                    "one. Move it to a migration of its own that starts with the line "
+                    "'-- migrate:transaction off'."
                     % (self.filename, stmt.number, stmt.line, " ".join(stmt.words[:4])))
         if not statements:
             raise MigrationError("%s holds no SQL statement. Remove it or give it content." % self.filename)

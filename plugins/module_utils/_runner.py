@@ -12,11 +12,17 @@ Anything found wrong before the first migration leaves the database untouched.
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._activity import (
+    BlockerWatch,
+    describe_session,
+    lingering_sessions,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (
     Ledger,
     LedgerError,
@@ -32,6 +38,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres i
     ConnectionFailure,
     connect,
     describe_target,
+    pgsql,
     psycopg2,
 )
 
@@ -184,44 +191,166 @@ class Runner:
         self.result.changed = bool(plan.has_work or self.result.interrupted)
         self.result.ledger = _jsonable(self.ledger.rows())
 
+    # -- applying one file ---------------------------------------------------
+
     def _apply(self, migration: MigrationFile) -> dict[str, Any]:
         statements = migration.statements()
-        work = connect(self.params, autocommit=False, purpose="pg_migrate %s" % migration.version)
+        self._wait_for_lingering_sessions(migration)
+        first = 1 if migration.transactional else self._resume_point(migration)
+        work = connect(self.params, autocommit=not migration.transactional,
+                       purpose="pg_migrate %s" % migration.version)
         started = time.monotonic()
-        row_id = None
-        number = 0
+        progress = _Progress()
+        watch = None
         try:
             with work.cursor() as cur:
                 cur.execute("SELECT pg_backend_pid()")
                 backend_pid = cur.fetchone()[0]
-                row_id = self.ledger.insert(self.run, migration, "running", backend_pid=backend_pid)
-                cur.execute("SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
-                            (self.params["lock_timeout"], self.params["statement_timeout"]))
-                if work.server_version >= 140000:
-                    # a backend whose runner died stops at the next check instead of finishing its statement
-                    cur.execute("SELECT set_config('client_connection_check_interval', '1s', true)")
-                for stmt in statements:
-                    number = stmt.number
-                    cur.execute(stmt.text)
-                number = 0
-                cur.execute(self.ledger.mark_applied_sql(), (len(statements), row_id))
-            work.commit()
+                for name, value in self._session_settings(migration, work).items():
+                    cur.execute("SELECT set_config(%s, %s, false)", (name, value))
+            if not migration.transactional:
+                work.commit()
+            progress.row_id = self.ledger.insert(self.run, migration, "running", backend_pid=backend_pid,
+                                                 last_statement=first - 1 if first > 1 else None)
+            with BlockerWatch(lambda: connect(self.params, autocommit=True, purpose="pg_migrate watch"),
+                              backend_pid) as watch:
+                if migration.transactional:
+                    self._run_in_transaction(work, statements, progress, watch)
+                else:
+                    self._run_statement_by_statement(work, statements, first, progress, watch)
         except psycopg2.Error as exc:
-            raise self._failure(migration, statements, number, row_id, exc, work) from None
+            blocked = watch.describe() if watch is not None and isinstance(exc, psycopg2.errors.LockNotAvailable) \
+                else None
+            raise self._failure(migration, statements, progress, exc, work, blocked) from None
         finally:
             notices = [n.strip() for n in work.notices]
             work.close()
-        return dict(describe(migration), statements=len(statements),
+        return dict(describe(migration), statements=len(statements), transactional=migration.transactional,
+                    resumed_at=first if first > 1 else None, attempts=progress.attempts,
                     duration_ms=int((time.monotonic() - started) * 1000), notices=notices[-20:])
 
-    def _failure(self, migration: MigrationFile, statements: list[Any], number: int, row_id: int | None,
-                 exc: Exception, work: Any) -> MigrationFailed:
+    def _session_settings(self, migration: MigrationFile, work: Any) -> dict[str, str]:
+        directives = migration.directives
+        settings = {
+            "lock_timeout": directives.get("lock_timeout", self.params["lock_timeout"]),
+            "statement_timeout": directives.get("statement_timeout", self.params["statement_timeout"]),
+            # a runner that hangs mid-transaction must not hold its locks for long
+            "idle_in_transaction_session_timeout": self.params["idle_in_transaction_timeout"],
+        }
+        if work.server_version >= 140000:
+            # a backend whose runner died stops at the next check instead of finishing its statement
+            settings["client_connection_check_interval"] = "1s"
+        return settings
+
+    def _run_in_transaction(self, work: Any, statements: list[Any], progress: "_Progress", watch: Any) -> None:
+        """The whole file and its ledger row in one transaction; on a lock timeout, roll back and retry."""
+        while True:
+            progress.attempts += 1
+            watch.last = []
+            try:
+                with work.cursor() as cur:
+                    for stmt in statements:
+                        progress.number = stmt.number
+                        cur.execute(stmt.text)
+                    progress.number = 0
+                    cur.execute(self.ledger.mark_applied_sql(), (len(statements), progress.row_id))
+                work.commit()
+                return
+            except psycopg2.errors.LockNotAvailable:
+                work.rollback()
+                if progress.attempts > self.params["lock_retries"]:
+                    raise
+                self._backoff(progress.attempts)
+
+    def _run_statement_by_statement(self, work: Any, statements: list[Any], first: int, progress: "_Progress",
+                                    watch: Any) -> None:
+        """Each statement commits on its own and is journaled; a lock timeout retries the statement."""
+        for stmt in statements[first - 1:]:
+            progress.number = stmt.number
+            tries = 0
+            while True:
+                tries += 1
+                progress.attempts = max(progress.attempts, tries)
+                watch.last = []
+                try:
+                    self._drop_invalid_index(work, stmt)
+                    with work.cursor() as cur:
+                        cur.execute(stmt.text)
+                    break
+                except psycopg2.errors.LockNotAvailable:
+                    if tries > self.params["lock_retries"]:
+                        raise
+                    self._backoff(tries)
+            self.ledger.journal(progress.row_id, stmt.number)
+        progress.number = 0
+        self.ledger.mark_applied(progress.row_id, len(statements))
+
+    def _backoff(self, attempt: int) -> None:
+        """Exponential backoff with jitter, so retries of several runners do not line up."""
+        base = float(self.params["lock_retry_delay"])
+        delay = min(30.0, base * (2 ** (attempt - 1)))
+        time.sleep(delay * random.uniform(0.5, 1.5))
+
+    @staticmethod
+    def _drop_invalid_index(work: Any, stmt: Any) -> None:
+        """A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind; drop it before the retry."""
+        name = stmt.concurrent_index_name
+        if not name:
+            return
+        with work.cursor() as cur:
+            cur.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", (name,))
+            row = cur.fetchone()
+            if row and row[0]:
+                cur.execute(pgsql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(pgsql.SQL(name)))
+
+    def _resume_point(self, migration: MigrationFile) -> int:
+        """Where a statement-by-statement file continues: after the last statement journaled."""
+        rows = [r for r in self.ledger.rows() if r["version"] == migration.version]
+        if not rows or rows[-1]["status"] != "failed" or not rows[-1]["last_statement"]:
+            return 1
+        last = rows[-1]
+        if last["checksum"] != migration.checksum:
+            raise MigrationError(
+                "%s was partly applied (statements 1-%d committed, ledger row %s) from a file with sha256 %s, but "
+                "the file now has sha256 %s. Restore the file that was partly applied so the run can finish it, "
+                "or undo those statements by hand and mark row %s rolled_back."
+                % (migration.filename, last["last_statement"], last["id"], last["checksum"], migration.checksum,
+                   last["id"]))
+        return int(last["last_statement"]) + 1
+
+    def _wait_for_lingering_sessions(self, migration: MigrationFile) -> None:
+        """Before DDL: sessions with a transaction open too long would make it queue, and the app behind it."""
+        policy = self.params["blocking_sessions"]
+        if policy == "ignore":
+            return
+        deadline = time.monotonic() + self.params["blocking_sessions_timeout"]
+        while True:
+            found = lingering_sessions(self.control, self.params["long_transaction_seconds"])
+            if not found:
+                return
+            if policy == "fail" or time.monotonic() >= deadline:
+                waited = "" if policy == "fail" else " (waited %ss for them to finish)" % \
+                    self.params["blocking_sessions_timeout"]
+                message = (
+                    "Before %s: %d session(s) have held a transaction open for more than %ss%s; its DDL would "
+                    "queue behind them and stall the application behind it: %s. Let them finish, end them with "
+                    "SELECT pg_terminate_backend(<pid>), or set blocking_sessions=ignore. Nothing of %s was run."
+                    % (migration.filename, len(found), self.params["long_transaction_seconds"], waited,
+                       "; ".join(describe_session(s) for s in found), migration.filename))
+                raise MigrationFailed(message, {"file": migration.filename, "version": migration.version,
+                                                "blocking_sessions": found,
+                                                "applied_before_failure": self.result.applied})
+            time.sleep(1)
+
+    def _failure(self, migration: MigrationFile, statements: list[Any], progress: "_Progress", exc: Exception,
+                 work: Any, blocked: str | None) -> MigrationFailed:
         diag = getattr(exc, "diag", None)
         sqlstate = getattr(exc, "pgcode", None)
         primary = getattr(diag, "message_primary", None) or _first_line(exc)
         hint = getattr(diag, "message_hint", None)
         detail = getattr(diag, "message_detail", None)
         context = getattr(diag, "context", None)
+        number = progress.number
         where = "its start"
         line = None
         if number:
@@ -231,15 +360,19 @@ class Runner:
             if position and str(position).isdigit():
                 line = stmt.line + stmt.text.count("\n", 0, int(position) - 1)
             where = "statement %d of %d (line %d)" % (number, len(statements), line)
-        elif row_id is not None:
+        elif progress.row_id is not None:
             where = "commit"
-        lost = work.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+        lost = work.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) \
+            and not isinstance(exc, psycopg2.errors.LockNotAvailable)
         try:
             if not work.closed:
                 work.rollback()
         except psycopg2.Error:
             lost = True
-        ledger_note = self._record_failure(row_id, lost, "%s: %s" % (sqlstate or "connection", primary), number)
+        if blocked:
+            primary = "%s after %d attempt(s): %s" % (primary, progress.attempts, blocked)
+        ledger_note = self._record_failure(migration, progress.row_id, lost, "%s: %s" % (sqlstate or "connection",
+                                                                                         primary))
         message = "Migration %s failed at %s: %s%s." % (
             migration.filename, where, "SQLSTATE %s " % sqlstate if sqlstate else "", primary)
         if detail:
@@ -251,37 +384,52 @@ class Runner:
         message += " %s" % ledger_note
         details = {"file": migration.filename, "version": migration.version, "statement": number or None,
                    "line": line, "sqlstate": sqlstate, "error": primary, "hint": hint, "detail": detail,
-                   "ledger": ledger_note, "applied_before_failure": self.result.applied}
+                   "attempts": progress.attempts, "blocked_by": blocked, "ledger": ledger_note,
+                   "applied_before_failure": self.result.applied}
         return MigrationFailed(message, details)
 
-    def _record_failure(self, row_id: int | None, lost: bool, error: str, number: int) -> str:
+    def _record_failure(self, migration: MigrationFile, row_id: int | None, lost: bool, error: str) -> str:
         """Tell the ledger the truth and return a sentence saying what it now holds."""
         if row_id is None:
             return "Nothing of this file ran and the ledger has no row for it."
+        if migration.transactional:
+            outcome = "Its transaction was rolled back: nothing of this file is applied."
+        else:
+            outcome = ("This file runs statement by statement (migrate:transaction off): the statements before "
+                       "the failing one are committed and journaled in the ledger; a rerun continues at the "
+                       "failing statement.")
         try:
             status = self.ledger.status_of(row_id)
             if status == "applied":
                 return ("The connection dropped after the commit reached the server: the migration IS applied "
                         "and the ledger says so (row %d). Rerun to continue with the next file." % row_id)
-            self.ledger.mark_failed(row_id, error, number or None)
-            return ("Its transaction was rolled back: nothing of this file is applied. The ledger records "
-                    "the attempt as failed (row %d); earlier migrations stay applied. Fix the cause and rerun."
-                    % row_id)
+            self.ledger.mark_failed(row_id, error)
+            return ("%s The ledger records the attempt as failed (row %d); earlier migrations stay applied. "
+                    "Fix the cause and rerun." % (outcome, row_id))
         except psycopg2.Error:
             pass
         try:
             control = connect(self.params, autocommit=True, purpose="pg_migrate recovery")
         except ConnectionFailure:
-            return ("The server is unreachable (%s), so the ledger row %d still says 'running'. PostgreSQL "
-                    "commits a migration and its ledger row together, so the row tells the truth once the "
-                    "server is back: rerun, and the next run marks the attempt failed and continues."
-                    % (describe_target(self.params), row_id))
+            return ("The server is unreachable (%s), so ledger row %d still says 'running'. %s The ledger is "
+                    "committed together with the work, so it tells the truth once the server is back: rerun, and "
+                    "the next run marks the attempt failed and continues." % (describe_target(self.params), row_id,
+                                                                               outcome))
         try:
-            Ledger(control, self.ledger.schema, self.ledger.table).mark_failed(row_id, error, number or None)
+            Ledger(control, self.ledger.schema, self.ledger.table).mark_failed(row_id, error)
         finally:
             control.close()
-        return ("The connection was lost and its transaction rolled back: nothing of this file is applied; the "
-                "ledger records the attempt as failed (row %d). Rerun when the server is healthy." % row_id)
+        return ("The connection was lost. %s The ledger records the attempt as failed (row %d). Rerun when the "
+                "server is healthy." % (outcome, row_id))
+
+
+class _Progress:
+    """Where a file's application has got to: its ledger row, the statement running, attempts."""
+
+    def __init__(self) -> None:
+        self.row_id: int | None = None
+        self.number = 0
+        self.attempts = 0
 
 
 def run_migrations(params: dict[str, Any], files: list[MigrationFile], check_mode: bool,

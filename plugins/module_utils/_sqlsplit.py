@@ -33,6 +33,11 @@ NON_TRANSACTIONAL = (
 )
 
 
+_CONCURRENT_INDEX = re.compile(
+    r"^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?P<name>\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_$]*)\s+ON\b", re.IGNORECASE)
+
+
 class SqlSplitError(ValueError):
     """The script cannot be split: an unterminated literal, identifier or comment."""
 
@@ -74,6 +79,13 @@ class Statement:
         if words[:2] == ("ALTER", "TABLE"):
             return "DETACH" in words and "CONCURRENTLY" in self.text.upper()
         return self.starts_with(*NON_TRANSACTIONAL)
+
+
+    @property
+    def concurrent_index_name(self) -> str | None:
+        """The index a CREATE INDEX CONCURRENTLY builds (as written, quotes kept), else None."""
+        match = _CONCURRENT_INDEX.match(self.text)
+        return match.group("name") if match else None
 
 
 def leading_words(text: str, limit: int = 8) -> tuple[str, ...]:

@@ -27,6 +27,12 @@ description:
   - Rows a killed runner left C(running) are marked C(failed) by the next run. PostgreSQL rolled their
     transaction back, so nothing of them was applied.
   - C(rollback_*.sql) files in the directory are not migrations and are left alone.
+  - A file whose first lines include C(-- migrate:transaction off) runs statement by statement, each statement
+    committed on its own and journaled in the ledger (C(last_statement)). This is for C(CREATE INDEX CONCURRENTLY)
+    and for batched data migrations whose C(DO) blocks commit between batches. After a failure or a kill, the next
+    run continues at the statement that did not complete. An INVALID index left by a failed concurrent build is
+    dropped before that statement is retried. Such files must be written so that each statement can be run
+    again (C(IF NOT EXISTS), C(NOT EXISTS) guards).
 author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
@@ -81,8 +87,49 @@ options:
   statement_timeout:
     description:
       - PostgreSQL C(statement_timeout) for each migration's statements. V(0) means no limit.
+      - A file may override this and O(lock_timeout) with the header lines C(-- migrate:statement_timeout 30min)
+        and C(-- migrate:lock_timeout 2s).
     type: str
     default: '0'
+  idle_in_transaction_timeout:
+    description:
+      - PostgreSQL C(idle_in_transaction_session_timeout) for the migration's session, so a runner that hangs in
+        the middle of a transaction cannot keep its locks.
+    type: str
+    default: 60s
+  lock_retries:
+    description:
+      - How many times to retry after a lock timeout (SQLSTATE 55P03). A transactional file is rolled back and
+        run again; a statement of a C(migrate:transaction off) file is run again.
+      - Retries wait O(lock_retry_delay) seconds, doubling each time (at most 30 s), with random jitter.
+      - When the retries are spent, the failure names the relation waited for and the session holding it.
+    type: int
+    default: 5
+  lock_retry_delay:
+    description:
+      - First delay between lock-timeout retries, in seconds.
+    type: float
+    default: 1.0
+  blocking_sessions:
+    description:
+      - What to do when, before a migration, other sessions of the database have held a transaction (running or
+        idle in transaction) with relation locks for longer than O(long_transaction_seconds). DDL would queue
+        behind them, and the application's queries behind the DDL.
+      - V(wait) waits up to O(blocking_sessions_timeout) seconds for them to finish, then fails listing them.
+        V(fail) fails at once with the list. V(ignore) goes ahead (lock_timeout and the retries still apply).
+    type: str
+    choices: [ wait, fail, ignore ]
+    default: wait
+  blocking_sessions_timeout:
+    description:
+      - Seconds to wait for long transactions to finish when O(blocking_sessions=wait).
+    type: int
+    default: 60
+  long_transaction_seconds:
+    description:
+      - Age, in seconds, from which another session's open transaction counts as long for O(blocking_sessions).
+    type: int
+    default: 30
   executed_by:
     description:
       - Who runs the migration, recorded in the ledger. The migrate role passes the controller's user.
@@ -195,12 +242,15 @@ failure:
 '''
 
 import getpass
-import re
 import socket
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import MigrationError, discover
+from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import (
+    MigrationError,
+    discover,
+    is_duration,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
     PSYCOPG2_IMPORT_ERROR,
@@ -214,9 +264,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._runner imp
     run_migrations,
 )
 
-_DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
-
-
 def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
@@ -228,6 +275,12 @@ def main():
         lock_wait_timeout=dict(type="int", default=60),
         lock_timeout=dict(type="str", default="10s"),
         statement_timeout=dict(type="str", default="0"),
+        idle_in_transaction_timeout=dict(type="str", default="60s"),
+        lock_retries=dict(type="int", default=5),
+        lock_retry_delay=dict(type="float", default=1.0),
+        blocking_sessions=dict(type="str", default="wait", choices=["wait", "fail", "ignore"]),
+        blocking_sessions_timeout=dict(type="int", default=60),
+        long_transaction_seconds=dict(type="int", default=30),
         executed_by=dict(type="str"),
         job_id=dict(type="str"),
     )
@@ -235,10 +288,14 @@ def main():
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
 
-    for option in ("lock_timeout", "statement_timeout"):
-        if not _DURATION.match(module.params[option]):
+    for option in ("lock_timeout", "statement_timeout", "idle_in_transaction_timeout"):
+        if not is_duration(module.params[option]):
             module.fail_json(msg="%s=%r is not a PostgreSQL duration (examples: 10s, 500ms, 2min, 0)."
                              % (option, module.params[option]))
+    for option in ("lock_retries", "lock_retry_delay", "blocking_sessions_timeout", "long_transaction_seconds",
+                   "lock_wait_timeout"):
+        if module.params[option] < 0:
+            module.fail_json(msg="%s=%s must not be negative." % (option, module.params[option]))
 
     result = dict(changed=False, ignored_files=[])
     try:
