@@ -116,13 +116,64 @@ class Database:
         return json.loads(out)
 
 
+def new_database(cluster, template: str = "knowledgehub_template") -> Database:
+    name = "kh_" + uuid.uuid4().hex[:12]
+    cluster.psql('CREATE DATABASE "%s" OWNER knowledgehub TEMPLATE "%s"' % (name, template))
+    return Database(cluster, name)
+
+
 @pytest.fixture
 def db(cluster):
     """A fresh, empty database for one test, dropped afterwards."""
-    name = "kh_" + uuid.uuid4().hex[:12]
-    cluster.psql('CREATE DATABASE "%s" OWNER knowledgehub TEMPLATE knowledgehub_template' % name)
-    yield Database(cluster, name)
-    cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+    database = new_database(cluster)
+    yield database
+    cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % database.name)
+
+
+@pytest.fixture(scope="session")
+def legacy_template(cluster):
+    """A production-like KnowledgeHub database (001-003 by hand, sample data, no ledger) to clone from."""
+    template = new_database(cluster)
+    template.load_baseline(chunks=3000)
+    yield template
+    cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % template.name)
+
+
+@pytest.fixture
+def legacy_clone(cluster, legacy_template):
+    """A fresh copy of the legacy template for one test (a file copy: fast)."""
+    database = new_database(cluster, legacy_template.name)
+    yield database
+    cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % database.name)
+
+
+def module_command(name: str, args: dict, check_mode: bool = False) -> tuple[list[str], str, dict]:
+    """argv, stdin and environment that run a module of this collection as Ansible does."""
+    module_args = dict(args, _ansible_check_mode=check_mode, _ansible_no_log=False)
+    argv = [sys.executable, "-m", "ansible_collections.knowledgehub.migration.plugins.modules." + name]
+    return argv, json.dumps({"ANSIBLE_MODULE_ARGS": module_args}), dict(os.environ, PYTHONPATH=COLLECTIONS)
+
+
+def start_module(name: str, args: dict, check_mode: bool = False) -> subprocess.Popen:
+    """Start a module without waiting for it (to kill it, or race it against another run)."""
+    argv, stdin, env = module_command(name, args, check_mode)
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=REPO)
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    proc.stdin = None  # written and closed: communicate() must not touch it again
+    return proc
+
+
+def module_result(proc: subprocess.Popen, timeout: float = 900) -> dict:
+    """Wait for a module started with start_module and parse its result."""
+    stdout, stderr = proc.communicate(timeout=timeout)
+    try:
+        result = json.loads(stdout)
+    except ValueError:
+        result = {"failed": True, "msg": "module printed no JSON"}
+    result.update(_stdout=stdout, _stderr=stderr, _rc=proc.returncode)
+    return result
 
 
 def run_module(name: str, args: dict, check_mode: bool = False, env: dict | None = None) -> dict:
@@ -131,11 +182,9 @@ def run_module(name: str, args: dict, check_mode: bool = False, env: dict | None
     Returns the module's JSON result (with ``failed`` set on failure) and the raw
     process output under ``_stdout`` / ``_stderr`` / ``_rc`` for assertions on leaks.
     """
-    module_args = dict(args, _ansible_check_mode=check_mode, _ansible_no_log=False)
-    proc = subprocess.run(
-        [sys.executable, "-m", "ansible_collections.knowledgehub.migration.plugins.modules." + name],
-        input=json.dumps({"ANSIBLE_MODULE_ARGS": module_args}), capture_output=True, text=True,
-        env=dict(os.environ, PYTHONPATH=COLLECTIONS, **(env or {})), cwd=REPO, check=False, timeout=900)
+    argv, stdin, base_env = module_command(name, args, check_mode)
+    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=dict(base_env, **(env or {})),
+                          cwd=REPO, check=False, timeout=900)
     try:
         result = json.loads(proc.stdout)
     except ValueError:

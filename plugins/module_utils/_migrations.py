@@ -65,6 +65,7 @@ def parse_directives(filename: str, text: str) -> dict[str, str]:
         found[key] = value
     return found
 
+
 # Ledger statuses that mean "the objects of this version are in the database".
 PRESENT = ("applied", "baseline")
 
@@ -209,13 +210,15 @@ def make_plan(
     ``ledger`` holds the ledger's rows (dicts with version, name, checksum,
     status, completed_at); only rows whose status is in PRESENT count as
     present. ``database_is_empty`` tells whether the database holds tables
-    other than the ledger: a non-empty database without ledger history must be
-    baselined explicitly, as Flyway requires.
+    other than the ledger: a non-empty database whose ledger has no rows at all
+    must be baselined explicitly, as Flyway requires. Any row (even a failed
+    attempt) means this tool already manages the database.
     """
     by_version = {f.order: f for f in files}
     _check_version_arg(baseline_version, by_version, "baseline_version")
     _check_version_arg(target_version, by_version, "target_version")
 
+    ledger = list(ledger)
     present_rows = {int(r["version"]): r for r in ledger if r["status"] in PRESENT}
     plan = Plan()
 
@@ -235,7 +238,7 @@ def make_plan(
                    row["checksum"], migration.checksum))
         plan.present.append(migration)
 
-    if not present_rows and not database_is_empty:
+    if not ledger and not database_is_empty:
         if baseline_version is None:
             raise MigrationError(
                 "The database already holds tables but has no migration ledger history. Set "

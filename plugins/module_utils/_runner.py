@@ -208,8 +208,8 @@ class Runner:
                 backend_pid = cur.fetchone()[0]
                 for name, value in self._session_settings(migration, work).items():
                     cur.execute("SELECT set_config(%s, %s, false)", (name, value))
-            if not migration.transactional:
-                work.commit()
+            # committed before the migration's transaction: a rollback between retries must not undo them
+            work.commit()
             progress.row_id = self.ledger.insert(self.run, migration, "running", backend_pid=backend_pid,
                                                  last_statement=first - 1 if first > 1 else None)
             with BlockerWatch(lambda: connect(self.params, autocommit=True, purpose="pg_migrate watch"),
@@ -413,8 +413,8 @@ class Runner:
         except ConnectionFailure:
             return ("The server is unreachable (%s), so ledger row %d still says 'running'. %s The ledger is "
                     "committed together with the work, so it tells the truth once the server is back: rerun, and "
-                    "the next run marks the attempt failed and continues." % (describe_target(self.params), row_id,
-                                                                               outcome))
+                    "the next run marks the attempt failed and continues."
+                    % (describe_target(self.params), row_id, outcome))
         try:
             Ledger(control, self.ledger.schema, self.ledger.table).mark_failed(row_id, error)
         finally:

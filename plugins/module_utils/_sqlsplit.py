@@ -80,7 +80,6 @@ class Statement:
             return "DETACH" in words and "CONCURRENTLY" in self.text.upper()
         return self.starts_with(*NON_TRANSACTIONAL)
 
-
     @property
     def concurrent_index_name(self) -> str | None:
         """The index a CREATE INDEX CONCURRENTLY builds (as written, quotes kept), else None."""

@@ -264,6 +264,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._runner imp
     run_migrations,
 )
 
+
 def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(

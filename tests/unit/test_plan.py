@@ -58,6 +58,11 @@ def test_baseline_is_ignored_once_there_is_history(files):
     assert plan.baseline == [] and versions(plan.pending) == ["002", "003"]
 
 
+def test_a_failed_attempt_is_history_enough_no_baseline_is_demanded(files):
+    plan = make_plan(files, [row(files[0], "failed")], database_is_empty=False)
+    assert plan.baseline == [] and versions(plan.pending) == ["001", "002", "003"]
+
+
 def test_applied_files_are_skipped(files):
     plan = make_plan(files, [row(files[0]), row(files[1], "baseline")], database_is_empty=False)
     assert versions(plan.present) == ["001", "002"] and versions(plan.pending) == ["003"]

@@ -1,0 +1,326 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Guarded execution against a real PostgreSQL 15: locks, timeouts, kills, shutdowns, races."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+
+import psycopg2
+import pytest
+import yaml
+
+from conftest import MIGRATIONS, module_result, run_module, start_module
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import discover
+
+EXPECT_004 = yaml.safe_load(open(os.path.join(MIGRATIONS, "expectations", "004_hybrid_rag_schema.yml"),
+                                 encoding="utf-8"))
+EXPECT_005 = yaml.safe_load(open(os.path.join(MIGRATIONS, "expectations", "005_data_migration.yml"),
+                                 encoding="utf-8"))
+FILES = {f.version: f for f in discover(MIGRATIONS)[0]}
+CRITICAL = ("ai_memories", "documents", "chunks")
+FAST_RETRIES = dict(lock_timeout="300ms", lock_retries=2, lock_retry_delay=0.1, blocking_sessions="ignore")
+
+
+def args_for(db, **options):
+    return dict(db.params, migrations_dir=MIGRATIONS, baseline_version="003", **options)
+
+
+def session(db, application_name="the application"):
+    params = db.params
+    conn = psycopg2.connect(host=params["login_host"], port=params["login_port"], user=params["login_user"],
+                            password=params["login_password"], dbname=params["login_db"],
+                            application_name=application_name)
+    return conn
+
+
+def backend_pid(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        return cur.fetchone()[0]
+
+
+def hold_read_lock(conn, table="ai_memories"):
+    """An application transaction left open after reading a table: DDL on it must wait."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM %s" % table)
+
+
+@pytest.fixture
+def baselined(legacy_clone):
+    """The legacy database adopted by the ledger (001-003 baseline), 004/005 pending."""
+    result = run_module("pg_migrate", args_for(legacy_clone, target_version="003"))
+    assert result["_rc"] == 0, result.get("msg")
+    return legacy_clone
+
+
+def test_lock_timeout_retries_then_names_the_relation_and_the_blocker(baselined):
+    schema = baselined.schema_dump()
+    blocker = session(baselined)
+    try:
+        hold_read_lock(blocker)
+        pid = backend_pid(blocker)
+        started = time.monotonic()
+        result = run_module("pg_migrate", args_for(baselined, **FAST_RETRIES))
+        elapsed = time.monotonic() - started
+    finally:
+        blocker.close()
+    assert result["_rc"] != 0
+    failure = result["failure"]
+    assert failure["sqlstate"] == "55P03" and failure["attempts"] == 3
+    assert "ai_memories" in failure["blocked_by"] and "pid %d" % pid in failure["blocked_by"]
+    assert "the application" in result["msg"] and "after 3 attempt(s)" in result["msg"]
+    assert elapsed < 15
+    assert baselined.schema_dump() == schema
+    assert [(r["version"], r["status"]) for r in baselined.ledger()][-1] == ("004", "failed")
+
+
+def test_lock_timeout_retry_succeeds_once_the_blocker_is_gone(baselined):
+    blocker = session(baselined)
+    hold_read_lock(blocker)
+    timer = threading.Timer(1.5, blocker.close)
+    timer.start()
+    try:
+        result = run_module("pg_migrate", args_for(baselined, lock_timeout="300ms", lock_retries=8,
+                                                   lock_retry_delay=0.2, blocking_sessions="ignore"))
+    finally:
+        timer.join()
+    assert result["_rc"] == 0, result.get("msg")
+    first = result["applied"][0]
+    assert first["version"] == "004" and first["attempts"] > 1
+    assert [m["version"] for m in result["applied"]] == ["004", "005"]
+
+
+def test_long_transactions_are_listed_and_nothing_runs_under_policy_fail(baselined):
+    schema = baselined.schema_dump()
+    blocker = session(baselined, "a forgotten psql")
+    try:
+        hold_read_lock(blocker, "documents")
+        pid = backend_pid(blocker)
+        time.sleep(2.2)
+        result = run_module("pg_migrate", args_for(baselined, blocking_sessions="fail", long_transaction_seconds=2))
+    finally:
+        blocker.close()
+    assert result["_rc"] != 0
+    assert "pid %d" % pid in result["msg"] and "a forgotten psql" in result["msg"]
+    assert "pg_terminate_backend" in result["msg"] and "Nothing of 004_hybrid_rag_schema.sql was run" in result["msg"]
+    assert baselined.schema_dump() == schema
+    assert [r["version"] for r in baselined.ledger()] == ["001", "002", "003"]
+
+
+def test_policy_wait_goes_ahead_once_the_long_transaction_ends(baselined):
+    blocker = session(baselined)
+    hold_read_lock(blocker, "documents")
+    time.sleep(1.2)
+    timer = threading.Timer(2.0, blocker.close)
+    timer.start()
+    try:
+        started = time.monotonic()
+        result = run_module("pg_migrate", args_for(baselined, blocking_sessions="wait", long_transaction_seconds=1,
+                                                   blocking_sessions_timeout=30))
+    finally:
+        timer.join()
+    assert result["_rc"] == 0, result.get("msg")
+    assert time.monotonic() - started >= 0.5
+    assert [m["version"] for m in result["applied"]] == ["004", "005"]
+
+
+def test_header_directives_set_this_files_timeouts(db, tmp_path):
+    (tmp_path / "001_defaults.sql").write_text(
+        "CREATE TABLE seen_001 AS SELECT current_setting('lock_timeout') AS lock_timeout,\n"
+        "  current_setting('statement_timeout') AS statement_timeout,\n"
+        "  current_setting('idle_in_transaction_session_timeout') AS idle;\n", encoding="utf-8")
+    (tmp_path / "002_overrides.sql").write_text(
+        "-- What this file does, in words.\n-- migrate:lock_timeout 250ms\n-- migrate:statement_timeout 5min\n\n"
+        "CREATE TABLE seen_002 AS SELECT current_setting('lock_timeout') AS lock_timeout,\n"
+        "  current_setting('statement_timeout') AS statement_timeout;\n", encoding="utf-8")
+    result = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path), lock_timeout="4s",
+                                           idle_in_transaction_timeout="45s"))
+    assert result["_rc"] == 0, result.get("msg")
+    assert db.rows("TABLE seen_001") == [["4s", "0", "45s"]]
+    assert db.rows("TABLE seen_002") == [["250ms", "5min"]]
+
+
+def test_unknown_directive_is_refused_before_anything_runs(db, tmp_path):
+    (tmp_path / "001_a.sql").write_text("CREATE TABLE a (id int);\n", encoding="utf-8")
+    (tmp_path / "002_b.sql").write_text("-- migrate:transactions off\nCREATE TABLE b (id int);\n", encoding="utf-8")
+    result = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))
+    assert result["_rc"] != 0
+    assert "002_b.sql, line 1: unknown directive migrate:transactions" in result["msg"]
+    assert db.tables() == []
+
+
+STATEMENT_BY_STATEMENT = """-- migrate:transaction off
+-- Builds an index without blocking writers, which cannot happen inside a transaction.
+CREATE TABLE IF NOT EXISTS tags (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);
+INSERT INTO tags (name) SELECT 'tag-' || g FROM generate_series(1, 500) g;
+INSERT INTO tags (name) VALUES ('duplicate'), ('duplicate');
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS tags_name_key ON tags (name);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS tags_name_len ON tags (length(name));
+"""
+
+
+def test_statement_by_statement_file_resumes_where_it_failed_and_drops_the_invalid_index(db, tmp_path):
+    (tmp_path / "001_tags.sql").write_text(STATEMENT_BY_STATEMENT, encoding="utf-8")
+    first = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))
+    assert first["_rc"] != 0
+    assert first["failure"]["statement"] == 4 and first["failure"]["sqlstate"] == "23505"
+    assert "a rerun continues at the failing statement" in first["msg"]
+    row = db.ledger()[-1]
+    assert (row["status"], row["last_statement"]) == ("failed", 3)
+    assert db.rows("SELECT indisvalid FROM pg_index WHERE indexrelid = 'tags_name_key'::regclass") == [["f"]]
+
+    db.sql("DELETE FROM tags WHERE id = (SELECT max(id) FROM tags WHERE name = 'duplicate')")
+    second = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))
+    assert second["_rc"] == 0, second.get("msg")
+    assert second["applied"][0]["resumed_at"] == 4
+    assert db.sql("SELECT count(*) FROM tags") == "501"  # statements 2 and 3 were not run twice
+    assert db.rows("SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = 'tags'::regclass "
+                   "ORDER BY 1") == [["tags_name_key", "t"], ["tags_name_len", "t"], ["tags_pkey", "t"]]
+    assert [(r["status"], r["last_statement"]) for r in db.ledger()] == [("failed", 3), ("applied", 5)]
+
+
+def test_partly_applied_file_that_changed_is_refused(db, tmp_path):
+    path = tmp_path / "001_tags.sql"
+    path.write_text(STATEMENT_BY_STATEMENT, encoding="utf-8")
+    assert run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))["_rc"] != 0
+    path.write_text(STATEMENT_BY_STATEMENT.replace("('duplicate'), ('duplicate')", "('once')"), encoding="utf-8")
+    result = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))
+    assert result["_rc"] != 0 and "was partly applied (statements 1-3 committed" in result["msg"]
+    assert db.sql("SELECT count(*) FROM tags") == "502"
+
+
+def test_two_runs_started_together_apply_once(baselined):
+    procs = [start_module("pg_migrate", args_for(baselined)) for _ in range(2)]
+    results = [module_result(p) for p in procs]
+    assert all(r["_rc"] == 0 for r in results), [r.get("msg") for r in results]
+    applied = sorted(len(r["applied"]) for r in results)
+    assert applied == [0, 2]
+    idle = [r for r in results if not r["applied"]][0]
+    assert idle["changed"] is False and [m["version"] for m in idle["already_applied"]][-2:] == ["004", "005"]
+    statuses = [(r["version"], r["status"]) for r in baselined.ledger()]
+    assert statuses.count(("004", "applied")) == 1 and statuses.count(("005", "applied")) == 1
+
+
+# -- killed runners and crashed servers --------------------------------------------------------
+
+class Originals:
+    """Content checksums of the critical tables over the columns they had before 004."""
+
+    def __init__(self, db):
+        self.columns = {t: db.columns(t) for t in CRITICAL}
+        self.checksums = self.of(db)
+
+    def of(self, db):
+        return {t: db.checksum(t, self.columns[t]) for t in CRITICAL}
+
+
+PHASES_SEEN: list[str] = []
+
+
+def phase(db) -> str:
+    """Where a run had got to, by the ledger: before 004, inside 005 (journaled statements), or done."""
+    rows = db.ledger()
+    applied = {r["version"] for r in rows if r["status"] == "applied"}
+    if "005" in applied:
+        return "005 applied"
+    if "004" in applied:
+        journaled = [r["last_statement"] or 0 for r in rows if r["version"] == "005"]
+        return "005 partly journaled" if any(journaled) else "004 applied, 005 not started"
+    return "nothing applied"
+
+
+def assert_ledger_tells_the_truth(db, baseline_schema, originals):
+    """Each migration is either applied (and its ledger row says so) or its traces are exactly what the ledger says."""
+    PHASES_SEEN.append(phase(db))
+    rows = db.ledger()
+    status = {}
+    for row in rows:
+        status.setdefault(row["version"], []).append(row)
+    applied = {v for v, rs in status.items() if any(r["status"] == "applied" for r in rs)}
+    tables = set(db.tables())
+    if "004" in applied:
+        assert set(EXPECT_004["tables"]) <= tables
+    else:
+        assert db.schema_dump(exclude_ledger=True) == baseline_schema
+        assert "005" not in applied
+    if "005" in applied:
+        for inv in EXPECT_005["invariants"]:
+            assert int(db.sql(inv["sql"])) == 0, inv["name"]
+    elif "004" in applied and FILES["005"].transactional:
+        assert db.sql("SELECT count(*) FROM enhanced_chunks") == "0"
+    for version, rs in status.items():
+        assert sum(r["status"] == "applied" for r in rs) <= 1, version
+    assert originals.of(db) == originals.checksums
+
+
+def finish_and_check(db, originals):
+    result = run_module("pg_migrate", args_for(db, lock_wait_timeout=30))
+    assert result["_rc"] == 0, result.get("msg")
+    statuses = {r["version"]: r["status"] for r in db.ledger()}
+    assert statuses["004"] == "applied" and statuses["005"] == "applied"
+    for inv in EXPECT_005["invariants"]:
+        assert int(db.sql(inv["sql"])) == 0, inv["name"]
+    assert originals.of(db) == originals.checksums
+
+
+@pytest.fixture(scope="module")
+def full_run_seconds(cluster, legacy_template):
+    """How long 004+005 take on the template's data: kill points are spread over it."""
+    from conftest import new_database  # pylint: disable=import-outside-toplevel
+    db = new_database(cluster, legacy_template.name)
+    try:
+        started = time.monotonic()
+        assert run_module("pg_migrate", args_for(db))["_rc"] == 0
+        return time.monotonic() - started
+    finally:
+        cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db.name)
+
+
+KILL_TRIALS = 20
+
+
+@pytest.mark.parametrize("trial", range(KILL_TRIALS))
+def test_kill_9_of_the_runner_leaves_each_migration_whole_and_a_rerun_finishes(trial, baselined, full_run_seconds):
+    baseline_schema = baselined.schema_dump(exclude_ledger=True)
+    originals = Originals(baselined)
+    # spread the kill points over the whole run, from process start-up to the last commit
+    delay = random.Random(trial).uniform(0.05, full_run_seconds * 1.1)
+    proc = start_module("pg_migrate", args_for(baselined))
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.2)
+    assert_ledger_tells_the_truth(baselined, baseline_schema, originals)
+    finish_and_check(baselined, originals)
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_immediate_shutdown_mid_migration_then_rerun(trial, cluster, baselined, full_run_seconds):
+    baseline_schema = baselined.schema_dump(exclude_ledger=True)
+    originals = Originals(baselined)
+    delay = random.Random(100 + trial).uniform(0.3, full_run_seconds * 0.9)
+    proc = start_module("pg_migrate", args_for(baselined))
+    time.sleep(delay)
+    cluster.stop("immediate")
+    result = module_result(proc, timeout=120)
+    cluster.start()
+    assert result["_rc"] != 0 or result["applied"], result
+    if result["_rc"] != 0:
+        assert "Rerun" in result["msg"] or "rerun" in result["msg"], result["msg"]
+    assert_ledger_tells_the_truth(baselined, baseline_schema, originals)
+    finish_and_check(baselined, originals)
+
+
+def test_the_kill_points_landed_in_every_phase():
+    """The trials above mean something only if the kills hit each phase of the run."""
+    if len(PHASES_SEEN) < KILL_TRIALS:
+        pytest.skip("runs only after the kill trials")
+    assert {"nothing applied", "005 applied"} <= set(PHASES_SEEN), PHASES_SEEN
+    assert {"004 applied, 005 not started", "005 partly journaled"} & set(PHASES_SEEN), PHASES_SEEN
