@@ -371,22 +371,21 @@ CREATE INDEX idx_memory_relationships_target_memory_id ON memory_relationships (
 
 -- New columns on the existing ai_memories table. All nullable and without a
 -- default: PostgreSQL only updates the catalog, the table is not rewritten.
--- The foreign key and the checks scan the table once (every value is still
--- NULL at this point), which is quick.
+-- The foreign key and the checks are added NOT VALID: they hold for every row
+-- written from now on, without scanning the table while this transaction keeps
+-- it ACCESS EXCLUSIVE (every existing value is NULL anyway). 005 validates them
+-- once the data is in, under a lock that blocks neither reads nor writes, and
+-- builds the indexes on these columns CONCURRENTLY after its backfill.
 ALTER TABLE ai_memories
     ADD COLUMN cluster_id bigint,
     ADD COLUMN content_hash text,
     ADD COLUMN importance_score real,
     ADD COLUMN enhanced_at timestamptz,
     ADD CONSTRAINT fk_ai_memories_cluster_id FOREIGN KEY (cluster_id)
-        REFERENCES memory_clusters (id) ON DELETE SET NULL,
-    ADD CONSTRAINT ck_ai_memories_content_hash_format CHECK (content_hash ~ '^[0-9a-f]{64}$'),
+        REFERENCES memory_clusters (id) ON DELETE SET NULL NOT VALID,
+    ADD CONSTRAINT ck_ai_memories_content_hash_format CHECK (content_hash ~ '^[0-9a-f]{64}$') NOT VALID,
     ADD CONSTRAINT ck_ai_memories_importance_score_range CHECK (
-        importance_score >= 0 AND importance_score <= 1);
-
-CREATE INDEX idx_ai_memories_content_hash ON ai_memories (content_hash);
-CREATE INDEX idx_ai_memories_cluster_id ON ai_memories (cluster_id);
-CREATE INDEX idx_ai_memories_user_id_importance_score ON ai_memories (user_id, importance_score DESC);
+        importance_score >= 0 AND importance_score <= 1) NOT VALID;
 
 COMMENT ON COLUMN ai_memories.cluster_id IS 'Memory cluster this memory belongs to (added by migration 004).';
 COMMENT ON COLUMN ai_memories.content_hash IS 'Hex SHA-256 of content as UTF-8, for de-duplication (added by migration 004).';

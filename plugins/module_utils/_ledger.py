@@ -15,7 +15,7 @@ import time
 import zlib
 from typing import Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import pgsql, psycopg2
+from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import pgsql
 
 STATUSES = ("running", "applied", "baseline", "failed", "rolled_back")
 
@@ -81,24 +81,27 @@ class Ledger:
 
     # -- lock ---------------------------------------------------------------
 
-    def acquire_lock(self, wait_seconds: int) -> None:
-        """Take the session-level run lock, waiting up to ``wait_seconds``."""
-        with self.conn.cursor() as cur:
-            cur.execute("SELECT set_config('lock_timeout', %s, false)", ("%dms" % max(1, wait_seconds * 1000),))
-            try:
-                cur.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, self.lock_key))
-            except psycopg2.errors.LockNotAvailable:
-                holders = self.lock_holders()
+    def acquire_lock(self, wait_seconds: int, poll: float = 0.5) -> None:
+        """Take the session-level run lock, waiting up to ``wait_seconds``.
+
+        A waiting run polls with pg_try_advisory_lock instead of blocking in
+        pg_advisory_lock: a blocked call is an open transaction, and the
+        running migration's CREATE INDEX CONCURRENTLY would wait for it.
+        """
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            if self._query("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, self.lock_key))[0][0]:
+                return
+            if time.monotonic() >= deadline:
                 raise LockTimeout(
                     "Another migration run holds the lock on %s (waited %ds): %s. Wait for it to finish; "
                     "if that process is dead, its session ends by itself once PostgreSQL notices."
-                    % (self.qualified_name, wait_seconds, "; ".join(holders) or "holder already gone")) from None
-            finally:
-                cur.execute("SELECT set_config('lock_timeout', '0', false)")
+                    % (self.qualified_name, wait_seconds, "; ".join(self.lock_holders()) or "holder already gone"))
+            time.sleep(poll)
 
     def lock_holders(self) -> list[str]:
         rows = self._query(
-            """SELECT a.pid, a.application_name, coalesce(host(a.client_addr), 'local socket'), a.usename,
+            """SELECT a.pid, a.application_name, a.usename, coalesce(host(a.client_addr), 'local socket'),
                       to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ')
                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid

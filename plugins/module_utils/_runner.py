@@ -28,6 +28,12 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger imp
     LedgerError,
     LockTimeout,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import LintError, find_squawk, lint_files
+from ansible_collections.knowledgehub.migration.plugins.module_utils._lockinfo import (
+    file_foreign_keys,
+    file_locks,
+    strongest_locks,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import (
     MigrationError,
     MigrationFile,
@@ -62,6 +68,8 @@ class RunResult:
     beyond_target: list[dict[str, Any]] = field(default_factory=list)
     interrupted: list[dict[str, Any]] = field(default_factory=list)
     ledger: list[dict[str, Any]] = field(default_factory=list)
+    lint: dict[str, Any] = field(default_factory=dict)
+    locks: dict[str, Any] = field(default_factory=dict)
     run_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -101,8 +109,9 @@ class Runner:
     """One pg_migrate run against one database."""
 
     def __init__(self, params: dict[str, Any], files: list[MigrationFile], check_mode: bool,
-                 run_info: dict[str, Any]) -> None:
+                 run_info: dict[str, Any], run_command: Any = None) -> None:
         self.params = params
+        self.run_command = run_command
         self.files = files
         self.check_mode = check_mode
         self.run = dict(run_info, run_id=str(uuid.uuid4()))
@@ -113,6 +122,15 @@ class Runner:
     # -- entry point --------------------------------------------------------
 
     def execute(self) -> RunResult:
+        try:
+            self._execute()
+        except Exception as exc:
+            # what was learnt before the failure (plan, lint findings, locks) goes back with it
+            exc.partial = self.result.as_dict()  # type: ignore[attr-defined]
+            raise
+        return self.result
+
+    def _execute(self) -> None:
         try:
             self.control = connect(self.params, autocommit=True, purpose="pg_migrate control")
             self.ledger = Ledger(self.control, self.params["ledger_schema"], self.params["ledger_table"])
@@ -127,7 +145,6 @@ class Runner:
         finally:
             if self.control is not None and not self.control.closed:
                 self.control.close()
-        return self.result
 
     def _release(self) -> None:
         if self.control is not None and not self.control.closed:
@@ -153,14 +170,45 @@ class Runner:
         self.result.pending = [describe(m) for m in plan.pending]
         self.result.beyond_target = [describe(m) for m in plan.beyond_target]
 
+    def _gate(self, plan: Plan) -> None:
+        """Before anything runs: every pending file must split cleanly and pass the lint gate."""
+        for migration in plan.pending:
+            migration.statements()
+        self._report_plan(plan)
+        if self.check_mode:
+            self.result.locks = self._locks(plan)
+        if not plan.pending or not self.params.get("lint", True):
+            return
+        try:
+            report = lint_files(find_squawk(self.params.get("squawk_path")), plan.pending,
+                                self.control.server_version, self.run_command,
+                                levels=self.params.get("lint_levels"), accept=self.params.get("lint_accept"))
+        except LintError as exc:
+            raise MigrationError("Lint gate: %s Nothing was run." % exc) from None
+        self.result.lint = report.as_dict()
+        if report.blocking:
+            raise MigrationError("Lint gate: %s Nothing was run." % report.blocking_message())
+
+    @staticmethod
+    def _locks(plan: Plan) -> dict[str, Any]:
+        """The locks each pending statement would take, read from its text (nothing is run)."""
+        references: list[dict[str, Any]] = []
+        for migration in plan.present + plan.baseline:
+            references = file_foreign_keys(migration.statements(), references)
+        locks = {}
+        for migration in plan.pending:
+            statements = migration.statements()
+            per_statement = file_locks(statements, references=references)
+            locks[migration.filename] = {"strongest": strongest_locks(per_statement), "statements": per_statement}
+            references = file_foreign_keys(statements, references)
+        return locks
+
     def _plan_only(self) -> None:
         exists = self.ledger.exists()
         if exists:
             self.ledger.check_shape()
         plan = self._plan(exists)
-        for migration in plan.pending:
-            migration.statements()  # refuse unrunnable files in check mode as well
-        self._report_plan(plan)
+        self._gate(plan)
         stale = [r for r in self.ledger.rows() if r["status"] == "running"] if exists else []
         self.result.interrupted = _jsonable(stale)
         self.result.ledger_created = not exists
@@ -177,9 +225,7 @@ class Runner:
             self.result.interrupted = _jsonable(
                 self.ledger.reconcile_interrupted(self.params["lock_wait_timeout"]))
         plan = self._plan(exists)
-        for migration in plan.pending:
-            migration.statements()  # every pending file must be runnable before the first one runs
-        self._report_plan(plan)
+        self._gate(plan)
         self.result.pending = []
         if plan.has_work and not exists:
             self.ledger.create()
@@ -433,10 +479,11 @@ class _Progress:
 
 
 def run_migrations(params: dict[str, Any], files: list[MigrationFile], check_mode: bool,
-                   run_info: dict[str, Any]) -> RunResult:
+                   run_info: dict[str, Any], run_command: Any = None) -> RunResult:
     """Plan and (unless check_mode) apply; raises MigrationError, LedgerError,
-    LockTimeout, ConnectionFailure or MigrationFailed."""
-    return Runner(params, files, check_mode, run_info).execute()
+    LockTimeout, ConnectionFailure or MigrationFailed. ``run_command(argv)``
+    runs the linter (AnsibleModule.run_command)."""
+    return Runner(params, files, check_mode, run_info, run_command).execute()
 
 
 __all__ = ["run_migrations", "MigrationError", "LedgerError", "LockTimeout", "ConnectionFailure",

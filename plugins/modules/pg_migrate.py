@@ -130,6 +130,31 @@ options:
       - Age, in seconds, from which another session's open transaction counts as long for O(blocking_sessions).
     type: int
     default: 30
+  lint:
+    description:
+      - Lint the pending files with squawk before anything runs, and refuse to run when it finds an error.
+      - Rules that mean a long lock or a table rewrite on a table that already holds data, or data loss, are errors.
+        Style rules are warnings. Rules this runner already satisfies, such as C(require-lock-timeout), are
+        dropped. See C(docs/lint.md) in the collection for the whole policy.
+      - To accept a finding for one statement, put C(-- squawk-ignore <rule>) on the line just before the
+        flagged line, and give the reason after a second C(--).
+    type: bool
+    default: true
+  squawk_path:
+    description:
+      - The squawk binary (PyPI C(squawk-cli)). Defaults to C(squawk) next to the module's Python, then on E(PATH).
+    type: path
+  lint_levels:
+    description:
+      - Per-rule level overrides, for example C({prefer-bigint-over-int: error}). Levels are V(error),
+        V(warning) and V(satisfied).
+    type: dict
+  lint_accept:
+    description:
+      - Rules accepted for every pending file. Prefer a C(squawk-ignore) comment on the one statement instead.
+    type: list
+    elements: str
+    default: []
   executed_by:
     description:
       - Who runs the migration, recorded in the ledger. The migrate role passes the controller's user.
@@ -226,6 +251,17 @@ ignored_files:
   returned: always
   type: list
   elements: str
+lint:
+  description: The lint gate's report for the pending files. It holds the findings with their file, line,
+    statement, rule and level, the counts, the rules accepted and the rules the runner satisfies.
+  returned: when there were pending files and O(lint=true)
+  type: dict
+locks:
+  description: In check mode, for each pending file, the locks each statement would take (relation and lock mode,
+    read from the statement's text) and the strongest lock per existing relation.
+  returned: check mode
+  type: dict
+  sample: {"004_hybrid_rag_schema.sql": {"strongest": {"ai_memories": "ACCESS EXCLUSIVE"}, "statements": []}}
 ledger:
   description: The ledger's rows after the run, oldest first.
   returned: always
@@ -282,6 +318,10 @@ def main():
         blocking_sessions=dict(type="str", default="wait", choices=["wait", "fail", "ignore"]),
         blocking_sessions_timeout=dict(type="int", default=60),
         long_transaction_seconds=dict(type="int", default=30),
+        lint=dict(type="bool", default=True),
+        squawk_path=dict(type="path"),
+        lint_levels=dict(type="dict"),
+        lint_accept=dict(type="list", elements="str", default=[]),
         executed_by=dict(type="str"),
         job_id=dict(type="str"),
     )
@@ -303,10 +343,13 @@ def main():
         files, result["ignored_files"] = discover(module.params["migrations_dir"])
         run_info = dict(executed_by=module.params["executed_by"] or getpass.getuser(),
                         executed_from=socket.gethostname(), job_id=module.params["job_id"])
-        outcome = run_migrations(module.params, files, module.check_mode, run_info)
+        outcome = run_migrations(module.params, files, module.check_mode, run_info,
+                                 lambda argv: module.run_command(argv, check_rc=False))
     except MigrationFailed as exc:
+        result.update(getattr(exc, "partial", {}), changed=bool(exc.details.get("applied_before_failure")))
         module.fail_json(msg=str(exc), failure=exc.details, **result)
     except (MigrationError, LedgerError, LockTimeout, ConnectionFailure) as exc:
+        result.update(getattr(exc, "partial", {}), changed=False)
         module.fail_json(msg=str(exc), **result)
     result.update(outcome.as_dict())
     module.exit_json(**result)

@@ -29,7 +29,7 @@ FAST_RETRIES = dict(lock_timeout="300ms", lock_retries=2, lock_retry_delay=0.1, 
 
 
 def args_for(db, **options):
-    return dict(db.params, migrations_dir=MIGRATIONS, baseline_version="003", **options)
+    return dict(dict(db.params, migrations_dir=MIGRATIONS, baseline_version="003"), **options)
 
 
 def session(db, application_name="the application"):
@@ -324,3 +324,59 @@ def test_the_kill_points_landed_in_every_phase():
         pytest.skip("runs only after the kill trials")
     assert {"nothing applied", "005 applied"} <= set(PHASES_SEEN), PHASES_SEEN
     assert {"004 applied, 005 not started", "005 partly journaled"} & set(PHASES_SEEN), PHASES_SEEN
+
+
+# -- lint gate and lock report -------------------------------------------------------------------
+
+def test_check_mode_lists_pending_files_lint_findings_and_locks(baselined):
+    schema = baselined.schema_dump()
+    result = run_module("pg_migrate", args_for(baselined), check_mode=True)
+    assert result["_rc"] == 0, result.get("msg")
+    assert [m["version"] for m in result["pending"]] == ["004", "005"]
+    assert result["lint"]["counts"]["error"] == 0 and result["lint"]["files"] == [
+        "004_hybrid_rag_schema.sql", "005_data_migration.sql"]
+    locks = result["locks"]["004_hybrid_rag_schema.sql"]
+    assert locks["strongest"]["ai_memories"] == "ACCESS EXCLUSIVE"
+    alter = [s for s in locks["statements"] if s["summary"].startswith("ALTER TABLE ai_memories")][0]
+    assert {"relation": "ai_memories", "mode": "ACCESS EXCLUSIVE"}.items() <= alter["locks"][0].items()
+    assert baselined.schema_dump() == schema
+
+
+def _with_extra_migration(tmp_path, body):
+    import shutil  # pylint: disable=import-outside-toplevel
+    target = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, target)
+    (target / "006_token_index.sql").write_text(body, encoding="utf-8")
+    return target
+
+
+def test_lint_gate_blocks_a_long_lock_on_a_populated_table_and_nothing_runs(baselined, tmp_path):
+    assert run_module("pg_migrate", args_for(baselined))["_rc"] == 0
+    ledger = baselined.ledger()
+    migrations = _with_extra_migration(tmp_path, "-- An index on a big table, built the blocking way.\n"
+                                                 "CREATE INDEX idx_chunks_token_count ON chunks (token_count);\n")
+    result = run_module("pg_migrate", args_for(baselined, migrations_dir=str(migrations)))
+    assert result["_rc"] != 0
+    assert "Lint gate" in result["msg"] and "006_token_index.sql line 2" in result["msg"]
+    assert "require-concurrent-index-creation" in result["msg"] and "Nothing was run" in result["msg"]
+    assert result["lint"]["blocking"][0]["statement"] == 1
+    assert baselined.ledger() == ledger
+    assert "idx_chunks_token_count" not in baselined.sql("SELECT string_agg(indexname, ',') FROM pg_indexes")
+
+
+def test_a_finding_accepted_for_one_statement_lets_the_run_go(baselined, tmp_path):
+    assert run_module("pg_migrate", args_for(baselined))["_rc"] == 0
+    migrations = _with_extra_migration(
+        tmp_path, "-- squawk-ignore require-concurrent-index-creation -- chunks is write-once, a short SHARE lock is fine\n"
+                  "CREATE INDEX idx_chunks_token_count ON chunks (token_count);\n")
+    result = run_module("pg_migrate", args_for(baselined, migrations_dir=str(migrations)))
+    assert result["_rc"] == 0, result.get("msg")
+    assert [m["version"] for m in result["applied"]] == ["006"]
+    assert result["lint"]["counts"]["error"] == 0 and result["lint"]["ignores"][0]["rules"] == [
+        "require-concurrent-index-creation"]
+
+
+def test_missing_linter_is_a_clear_error(baselined):
+    result = run_module("pg_migrate", args_for(baselined, squawk_path="/nonexistent/squawk"))
+    assert result["_rc"] != 0 and "/nonexistent/squawk" in result["msg"] and "squawk-cli" in result["msg"]
+    assert [r["version"] for r in baselined.ledger()] == ["001", "002", "003"]

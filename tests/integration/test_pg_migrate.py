@@ -205,7 +205,13 @@ def test_syntax_error_rolls_back_the_file_and_the_ledger_says_so(legacy_db, migr
     assert migrate(legacy_db, migrations_dir=migrations_copy, baseline_version="003", target_version="003")["_rc"] == 0
     schema, data = legacy_db.schema_dump(), legacy_db.snapshot()
 
-    result = migrate(legacy_db, migrations_dir=migrations_copy)
+    gated = migrate(legacy_db, migrations_dir=migrations_copy)
+    assert gated["_rc"] != 0 and "Lint gate" in gated["msg"]
+    assert "004_hybrid_rag_schema.sql line %d" % (middle + 1) in gated["msg"]
+    assert legacy_db.schema_dump() == schema and [r["status"] for r in legacy_db.ledger()] == ["baseline"] * 3
+
+    # without the gate, PostgreSQL finds it: the file's transaction rolls back
+    result = migrate(legacy_db, migrations_dir=migrations_copy, lint=False)
     assert result["_rc"] != 0
     failure = result["failure"]
     assert failure["file"] == "004_hybrid_rag_schema.sql"
@@ -255,6 +261,7 @@ def test_a_second_run_waits_for_the_lock_then_names_the_holder(legacy_db):
         result = migrate(legacy_db, baseline_version="003", lock_wait_timeout=1)
         assert result["_rc"] != 0
         assert "pid %d" % pid in result["msg"] and "the other runner" in result["msg"]
+        assert "user knowledgehub, from 127.0.0.1" in result["msg"]
         assert legacy_db.ledger() == []
         # released in time: the waiting run proceeds
         timer = threading.Timer(1.0, holder.close)
