@@ -63,6 +63,22 @@ DROP VIEW IF EXISTS v_memory_overview;
 DROP FUNCTION IF EXISTS safe_rollback_table(text, boolean);
 DROP FUNCTION IF EXISTS safe_remove_column(text, text);
 
+-- The change capture of 005 (triggers, helper functions, queue). 005 drops
+-- them itself when it completes; they are left only by an interrupted 005.
+-- The triggers go before the ai_memories columns: one of them reads enhanced_at.
+DROP TRIGGER IF EXISTS migration_005_ai_memories_update ON ai_memories;
+DROP TRIGGER IF EXISTS migration_005_ai_memories_insert ON ai_memories;
+DROP TRIGGER IF EXISTS migration_005_documents_update ON documents;
+DROP TRIGGER IF EXISTS migration_005_documents_insert ON documents;
+DROP TRIGGER IF EXISTS migration_005_chunks_update ON chunks;
+DROP TRIGGER IF EXISTS migration_005_chunks_insert_delete ON chunks;
+DROP FUNCTION IF EXISTS migration_005_apply_changes(integer);
+DROP FUNCTION IF EXISTS migration_005_sync_chunks(bigint[]);
+DROP FUNCTION IF EXISTS migration_005_sync_documents(uuid[]);
+DROP FUNCTION IF EXISTS migration_005_sync_memories(uuid[]);
+DROP FUNCTION IF EXISTS migration_005_capture();
+DROP TABLE IF EXISTS migration_005_changes;
+
 -- The columns 004 added to ai_memories. Dropping a column also drops its
 -- indexes and constraints, the explicit drops only make that visible.
 ALTER TABLE IF EXISTS ai_memories DROP CONSTRAINT IF EXISTS fk_ai_memories_cluster_id;

@@ -49,6 +49,12 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres i
 )
 
 
+# Errors after which PostgreSQL has already rolled our work back and a retry may succeed:
+# lock timeout, deadlock (we are the victim), serialization failure.
+RETRYABLE = (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected,
+             psycopg2.errors.SerializationFailure) if psycopg2 is not None else ()
+
+
 class MigrationFailed(Exception):
     """A migration ran and failed; ``details`` says where and what the ledger holds."""
 
@@ -233,7 +239,16 @@ class Runner:
         for migration in plan.baseline:
             self.ledger.insert(self.run, migration, "baseline")
         for migration in plan.pending:
-            self.result.applied.append(self._apply(migration))
+            try:
+                self.result.applied.append(self._apply(migration))
+            except ConnectionFailure as exc:
+                done = ", ".join(m["file"] for m in self.result.applied) or "none"
+                raise MigrationFailed(
+                    "Lost the server before %s: %s Applied by this run, each committed with its ledger row: %s. "
+                    "Nothing of %s ran. Rerun when the server is back; it continues from there."
+                    % (migration.filename, exc, done, migration.filename),
+                    {"file": migration.filename, "version": migration.version,
+                     "applied_before_failure": self.result.applied}) from None
         self.result.changed = bool(plan.has_work or self.result.interrupted)
         self.result.ledger = _jsonable(self.ledger.rows())
 
@@ -265,15 +280,14 @@ class Runner:
                 else:
                     self._run_statement_by_statement(work, statements, first, progress, watch)
         except psycopg2.Error as exc:
-            blocked = watch.describe() if watch is not None and isinstance(exc, psycopg2.errors.LockNotAvailable) \
-                else None
+            blocked = watch.describe() if watch is not None and isinstance(exc, RETRYABLE) else None
             raise self._failure(migration, statements, progress, exc, work, blocked) from None
         finally:
-            notices = [n.strip() for n in work.notices]
+            progress.collect(work)
             work.close()
         return dict(describe(migration), statements=len(statements), transactional=migration.transactional,
                     resumed_at=first if first > 1 else None, attempts=progress.attempts,
-                    duration_ms=int((time.monotonic() - started) * 1000), notices=notices[-20:])
+                    duration_ms=int((time.monotonic() - started) * 1000), notices=progress.notices)
 
     def _session_settings(self, migration: MigrationFile, work: Any) -> dict[str, str]:
         directives = migration.directives
@@ -297,12 +311,15 @@ class Runner:
                 with work.cursor() as cur:
                     for stmt in statements:
                         progress.number = stmt.number
-                        cur.execute(stmt.text)
+                        try:
+                            cur.execute(stmt.text)
+                        finally:
+                            progress.collect(work)
                     progress.number = 0
                     cur.execute(self.ledger.mark_applied_sql(), (len(statements), progress.row_id))
                 work.commit()
                 return
-            except psycopg2.errors.LockNotAvailable:
+            except RETRYABLE:
                 work.rollback()
                 if progress.attempts > self.params["lock_retries"]:
                     raise
@@ -323,10 +340,12 @@ class Runner:
                     with work.cursor() as cur:
                         cur.execute(stmt.text)
                     break
-                except psycopg2.errors.LockNotAvailable:
+                except RETRYABLE:
                     if tries > self.params["lock_retries"]:
                         raise
                     self._backoff(tries)
+                finally:
+                    progress.collect(work)
             self.ledger.journal(progress.row_id, stmt.number)
         progress.number = 0
         self.ledger.mark_applied(progress.row_id, len(statements))
@@ -409,7 +428,7 @@ class Runner:
         elif progress.row_id is not None:
             where = "commit"
         lost = work.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) \
-            and not isinstance(exc, psycopg2.errors.LockNotAvailable)
+            and not isinstance(exc, RETRYABLE)
         try:
             if not work.closed:
                 work.rollback()
@@ -470,12 +489,21 @@ class Runner:
 
 
 class _Progress:
-    """Where a file's application has got to: its ledger row, the statement running, attempts."""
+    """Where a file's application has got to: its ledger row, the statement running, attempts, notices."""
+
+    MAX_NOTICES = 200
 
     def __init__(self) -> None:
         self.row_id: int | None = None
         self.number = 0
         self.attempts = 0
+        self.notices: list[str] = []
+
+    def collect(self, work: Any) -> None:
+        """Move the server's notices (progress of batched statements) off the connection, which keeps only 50."""
+        self.notices.extend(n.strip() for n in work.notices)
+        del work.notices[:]
+        del self.notices[:-self.MAX_NOTICES]
 
 
 def run_migrations(params: dict[str, Any], files: list[MigrationFile], check_mode: bool,

@@ -83,7 +83,7 @@ options:
       - PostgreSQL C(lock_timeout) for each migration's transaction. A statement that waits longer than this for
         a lock fails, so a migration never queues the application's queries behind it for long.
     type: str
-    default: 10s
+    default: 2s
   statement_timeout:
     description:
       - PostgreSQL C(statement_timeout) for each migration's statements. V(0) means no limit.
@@ -99,8 +99,9 @@ options:
     default: 60s
   lock_retries:
     description:
-      - How many times to retry after a lock timeout (SQLSTATE 55P03). A transactional file is rolled back and
-        run again; a statement of a C(migrate:transaction off) file is run again.
+      - How many times to retry after a lock timeout (SQLSTATE 55P03), a deadlock (40P01) or a serialization
+        failure (40001), after which PostgreSQL has already rolled the work back. A transactional file is run
+        again from its start; a statement of a C(migrate:transaction off) file is run again.
       - Retries wait O(lock_retry_delay) seconds, doubling each time (at most 30 s), with random jitter.
       - When the retries are spent, the failure names the relation waited for and the session holding it.
     type: int
@@ -310,7 +311,7 @@ def main():
         ledger_table=dict(type="str", default="migration_log"),
         ledger_schema=dict(type="str", default="public"),
         lock_wait_timeout=dict(type="int", default=60),
-        lock_timeout=dict(type="str", default="10s"),
+        lock_timeout=dict(type="str", default="2s"),
         statement_timeout=dict(type="str", default="0"),
         idle_in_transaction_timeout=dict(type="str", default="60s"),
         lock_retries=dict(type="int", default=5),
