@@ -43,6 +43,16 @@
 -- created here and must be kept in step with this file.
 
 
+-- Lock order. The foreign keys below take SHARE ROW EXCLUSIVE on chunks and
+-- documents. The application writes them in the order documents -> chunks (a
+-- document, then its chunks), so taking them in the foreign keys' order could
+-- deadlock with it. Taking both here, in the application's order, rules that
+-- out: this waits for the application's open transactions (at most
+-- lock_timeout, then the runner retries), and then holds writers of the two
+-- tables off for the rest of this short transaction, as the first foreign key
+-- would anyway. Readers are never blocked by this lock.
+LOCK TABLE documents, chunks IN SHARE ROW EXCLUSIVE MODE;
+
 -- ---------------------------------------------------------------------------
 -- Retrieval configuration and query logging
 -- ---------------------------------------------------------------------------
