@@ -24,6 +24,16 @@ def recap(output: str, host: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
 
 
+def task_outcome(output: str, task: str) -> str:
+    """The first word of the result line under a task's header: ok, changed, skipping, fatal."""
+    match = re.search(r"TASK \[[^\]]*: %s\][^\n]*\n(?:.*\n)*?(ok|changed|skipping|fatal):" % re.escape(task), output)
+    assert match, "task %r not in output" % task
+    return match.group(1)
+
+
+APPLY = "Apply pending migrations under the ledger"
+
+
 @pytest.fixture
 def inventory(tmp_path, legacy_db_for_playbook):
     """staging is the test database; production points at a port where nothing listens."""
@@ -58,7 +68,7 @@ def test_migrate_playbook_on_staging_only(inventory, legacy_db_for_playbook):
 
     check = playbook(inventory, "-l", "staging", "--check")
     assert check.returncode == 0, check.stdout[-3000:]
-    assert recap(check.stdout, "kh-staging")["skipped"] == 0
+    assert task_outcome(check.stdout, APPLY) == "changed"  # check mode predicts the change
     assert "CHECK MODE: nothing was written" in check.stdout
     assert re.search(r"Would apply:\s+004_hybrid_rag_schema.sql, 005_data_migration.sql", check.stdout)
     assert db.schema_dump() == schema and db.ledger() == []
@@ -69,7 +79,7 @@ def test_migrate_playbook_on_staging_only(inventory, legacy_db_for_playbook):
                      first.stdout)
     assert re.search(r"Applied:\s+004_hybrid_rag_schema.sql \([\d.]+ s, \d+ statements\), "
                      r"005_data_migration.sql", first.stdout)
-    assert recap(first.stdout, "kh-staging")["changed"] == 1
+    assert recap(first.stdout, "kh-staging")["changed"] == 1 and task_outcome(first.stdout, APPLY) == "changed"
     assert "kh-production" not in first.stdout
     assert password not in first.stdout + first.stderr
     assert [(r["version"], r["status"]) for r in db.ledger()][-2:] == [("004", "applied"), ("005", "applied")]
@@ -77,9 +87,10 @@ def test_migrate_playbook_on_staging_only(inventory, legacy_db_for_playbook):
 
     second = playbook(inventory, "-l", "staging")
     assert second.returncode == 0, second.stdout[-3000:]
-    # every task ran (a result key Ansible reserves, such as "skipped", would turn it into a skip)
-    assert recap(second.stdout, "kh-staging") == dict(recap(second.stdout, "kh-staging"), changed=0, failed=0,
-                                                      skipped=0)
+    # the module ran and said "nothing to do" (a result key Ansible reserves, such as "skipped", would
+    # make it look skipped)
+    assert recap(second.stdout, "kh-staging") == dict(recap(second.stdout, "kh-staging"), changed=0, failed=0)
+    assert task_outcome(second.stdout, APPLY) == "ok"
     assert re.search(r"Applied:\s+none", second.stdout)
     assert re.search(r"Already applied:\s+001_knowledge_store.sql,[\s\S]*?005_data_migration.sql", second.stdout)
 
@@ -89,3 +100,41 @@ def test_unreachable_database_fails_the_host_clearly(inventory):
     assert result.returncode != 0
     assert "Cannot connect to database 'knowledgehub' on 127.0.0.1:1" in result.stdout
     assert recap(result.stdout, "kh-production")["failed"] == 1
+
+
+def test_rehearsal_runs_on_a_scratch_copy_of_the_latest_backup_first(inventory, legacy_db_for_playbook, tmp_path):
+    db = legacy_db_for_playbook
+    db.pg.psql("ALTER ROLE knowledgehub CREATEDB")  # the rehearsal creates a scratch database
+    try:
+        _rehearse(inventory, db, tmp_path)
+    finally:
+        db.pg.psql("ALTER ROLE knowledgehub NOCREATEDB")
+
+
+def _rehearse(inventory, db, tmp_path):
+    from conftest import run_module  # pylint: disable=import-outside-toplevel
+    backups = tmp_path / "backups"
+    backup = run_module("pg_backup", dict(db.params, backup_dir=str(backups), label="kh"))
+    assert backup["_rc"] == 0, backup.get("msg")
+    rehearsal = ["-e", "migrate_rehearse=true", "-e", "migrate_rehearse_backup_dir=%s" % backups,
+                 "-e", "migrate_rehearse_label=kh", "-e", "migrate_rehearse_db=%s_rehearsal" % db.name]
+
+    # a migration that fails at run time: the rehearsal catches it, the real database is never touched
+    schema = db.schema_dump()
+    broken = tmp_path / "migrations"
+    import shutil  # pylint: disable=import-outside-toplevel
+    shutil.copytree(os.path.join(REPO, "migrations"), broken)
+    (broken / "006_broken.sql").write_text("SELECT 1 / 0;\n", encoding="utf-8")
+    failed = playbook(inventory, "-l", "staging", "-e", "migrate_migrations_src=%s" % broken, *rehearsal)
+    assert failed.returncode != 0
+    assert "Run the pending migrations on the scratch database" in failed.stdout and "division by zero" in failed.stdout
+    assert db.schema_dump() == schema and db.ledger() == []
+    assert db.pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%rehearsal%'") == "0"
+
+    ok = playbook(inventory, "-l", "staging", *rehearsal)
+    assert ok.returncode == 0, ok.stdout[-3000:]
+    assert re.search(r"Rehearsal on a copy of backup \S+: 004_hybrid_rag_schema.sql\s+[\d.]+ s,"
+                     r"\s+005_data_migration.sql\s+[\d.]+ s", ok.stdout)
+    assert [(r["version"], r["status"]) for r in db.ledger()][-2:] == [("004", "applied"), ("005", "applied")]
+    assert "rehearsal" not in " ".join(r["executed_by"] for r in db.ledger())
+    assert db.pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%rehearsal%'") == "0"
