@@ -147,8 +147,8 @@ options:
     type: path
   lint_levels:
     description:
-      - Per-rule level overrides, for example C({prefer-bigint-over-int: error}). Levels are V(error),
-        V(warning) and V(satisfied).
+      - "Per-rule level overrides, for example C({prefer-bigint-over-int: error}). Levels are V(error),
+        V(warning) and V(satisfied)."
     type: dict
   lint_accept:
     description:
