@@ -1,0 +1,427 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: pg_backup
+short_description: Back up a PostgreSQL database with pg_dump, verified, with a manifest; or make a clone recovery point
+version_added: 1.0.0
+description:
+  - Dumps O(login_db) with C(pg_dump) into O(backup_dir), in the custom (default), directory or plain format, whole
+    (O(scope=full)), its schema only, or the data only, optionally of chosen O(tables).
+  - A backup counts only once verified. pg_dump's exit code and stderr are checked (it writes its file itself; no pipe,
+    no compressor after it); the archive's table of contents (C(pg_restore --list), or pg_dump's headers in a plain
+    dump) must hold every table of the dumped scope, compared with the catalog; its sha256 and size are recorded.
+    Then a manifest (JSON, beside the archive) records the server version, database size, the exact row count of
+    each table, the migration ledger's last applied version, the checksums, format, scope, options and tool versions.
+  - The row counts and the dump come from the same snapshot. The module exports the snapshot of a REPEATABLE READ
+    transaction (C(pg_export_snapshot)), runs C(pg_dump --snapshot) on it and counts the rows in that transaction.
+  - Free space is checked before dumping. The archive size is estimated from the size of the table data in scope and
+    the compression. When the space is short, the module fails at once with the numbers.
+  - Files are created mode 0600 and directories 0700. The password reaches pg_dump through a temporary passfile,
+    never on its command line. It is never written to the manifest or returned.
+  - A backup that fails (pg_dump error, disk full, verification) is removed, or renamed C(.failed) with
+    O(keep_failed). It never gets a manifest, and O(keep_last) retention never counts it.
+  - With O(format=clone), makes a recovery point instead, C(CREATE DATABASE <db>_rp_<timestamp> TEMPLATE <db>). The
+    copy is made at file level and takes seconds, not the minutes of a logical restore. While it is made, new
+    connections to the database are refused and its sessions must end within O(drain_timeout). The module fails and
+    lists them, or ends them only with O(terminate_connections). The downtime and the copy's disk use are measured
+    and returned. M(knowledgehub.migration.pg_restore) swaps it back by renaming. It needs the CREATEDB privilege
+    and ownership of the database.
+  - The returned O(label)-scoped C(backup_id) identifies the backup. Record it in the migration ledger against the
+    run that it precedes.
+author:
+  - KnowledgeHub migration maintainers (@knowledgehub)
+extends_documentation_fragment:
+  - knowledgehub.migration.postgres
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be dumped (tables, command line), the estimated size and the free-space verdict,
+      and for a clone the sessions connected, without writing anything.
+  diff_mode:
+    support: none
+    description: Nothing to diff; the result describes the backup.
+  idempotent:
+    support: none
+    description: Every run makes a new backup (retention removes old ones).
+options:
+  backup_dir:
+    description:
+      - Directory on the managed host for the archives and their manifests. Created mode 0700 when missing, and set to
+        0700 when it exists.
+    type: path
+    required: true
+  label:
+    description:
+      - Name prefix of the backups, and the group O(keep_last) counts in. Defaults to O(login_db).
+    type: str
+  format:
+    description:
+      - V(custom) is one compressed file that C(pg_restore) restores in parallel.
+      - V(directory) is one file per table, dumped with O(jobs) processes and restored in parallel.
+      - V(plain) is SQL, restored with C(psql). It is never compressed, so that no compressor follows pg_dump.
+      - V(clone) makes a recovery point database (see the description) instead of a dump.
+    type: str
+    choices: [ custom, directory, plain, clone ]
+    default: custom
+  scope:
+    description:
+      - V(full) dumps the schema and the data, V(schema-only) the schema only, V(data-only) the rows only.
+    type: str
+    choices: [ full, schema-only, data-only ]
+    default: full
+  tables:
+    description:
+      - Dump only these tables (C(table) or C(schema.table), SQL identifier syntax), for example the runbook's critical
+        tables C(ai_memories), C(documents), C(chunks). Each is matched exactly, never as a pattern.
+      - A name that is not a table of the database fails the module before anything is written.
+    type: list
+    elements: str
+  compression:
+    description:
+      - V(auto) is gzip level 1 with pg_dump 15, lz4 with pg_dump 16 or newer, and none for V(plain). pg_dump's
+        default gzip level 6 is several times slower for little gain.
+      - Otherwise V(none), a gzip level V(0) to V(9), or C(method[:level]) with C(method) one of C(gzip), C(lz4) or
+        C(zstd). C(lz4) and C(zstd) need pg_dump 16 or newer.
+    type: str
+    default: auto
+  jobs:
+    description:
+      - Parallel pg_dump processes for O(format=directory) (default 2). Other formats are written by one process.
+    type: int
+  verify:
+    description:
+      - V(toc) checks the exit code, stderr, the table of contents against the catalog, sha256 and size.
+      - V(full) also has C(pg_restore) read every entry of the archive, data included, which proves that each
+        compressed block is readable. It takes about as long as decompressing the archive.
+    type: str
+    choices: [ toc, full ]
+    default: toc
+  keep_last:
+    description:
+      - After a successful backup, keep the newest O(keep_last) verified backups of the same O(label) and kind (dumps
+        and clones are counted apart) and remove the others. V(0) keeps everything.
+    type: int
+    default: 0
+  keep_failed:
+    description:
+      - Keep a failed archive as C(<name>.failed) for inspection instead of removing it. It has no manifest and is
+        never counted as a backup.
+    type: bool
+    default: false
+  check_free_space:
+    description:
+      - Fail before dumping when the free space in O(backup_dir) is below the estimated archive size plus a reserve
+        of 10% (at least 16 MiB).
+    type: bool
+    default: true
+  lock_wait_timeout:
+    description:
+      - How long pg_dump (and the row counts) wait for a table lock before failing, as a PostgreSQL duration.
+    type: str
+    default: 60s
+  pg_bin_dir:
+    description:
+      - Directory of the C(pg_dump) and C(pg_restore) to use. Its pg_dump must be at least the server's major version.
+      - By default the oldest client found in C(/usr/lib/postgresql/*/bin), C(/usr/pgsql-*/bin) or on the PATH whose
+        major version is at least the server's. Older ones are refused, naming both versions.
+    type: path
+  runner:
+    description:
+      - Where pg_dump runs. V(host) runs it on the managed host. Running it inside the compose C(db) service is planned.
+    type: str
+    choices: [ host ]
+    default: host
+  ledger_table:
+    description:
+      - The migration ledger table whose last applied version is recorded in the manifest.
+    type: str
+    default: migration_log
+  ledger_schema:
+    description:
+      - Schema of O(ledger_table).
+    type: str
+    default: public
+  run_id:
+    description:
+      - Identifier of the migration run this backup belongs to, recorded in the manifest.
+    type: str
+  purpose:
+    description:
+      - Why the backup is made (for example C(pre-migration), C(post-schema)), recorded in the manifest.
+    type: str
+  maintenance_db:
+    description:
+      - Database to connect to for O(format=clone). It must not be O(login_db).
+    type: str
+    default: postgres
+  drain_timeout:
+    description:
+      - For O(format=clone), seconds to wait for the sessions connected to O(login_db) to end.
+    type: int
+    default: 30
+  terminate_connections:
+    description:
+      - For O(format=clone), end the sessions still connected after O(drain_timeout) instead of failing.
+    type: bool
+    default: false
+  clone_strategy:
+    description:
+      - How PostgreSQL 15 or newer copies the database for O(format=clone). V(file_copy) copies the files and
+        checkpoints, which is fastest for large databases. V(wal_log) copies block by block through the WAL.
+    type: str
+    choices: [ file_copy, wal_log ]
+    default: file_copy
+seealso:
+  - module: knowledgehub.migration.pg_restore
+  - name: pg_dump
+    description: The PostgreSQL documentation of pg_dump.
+    link: https://www.postgresql.org/docs/current/app-pgdump.html
+notes:
+  - The row counts take one sequential scan of each table, run while pg_dump runs.
+  - A directory archive's sha256 is computed over the sorted list of its files' sha256 sums, which the manifest
+    also holds.
+'''
+
+EXAMPLES = r'''
+- name: Full backup before the migration, verified, keeping the last 5
+  knowledgehub.migration.pg_backup:
+    backup_dir: /var/backups/knowledgehub
+    purpose: pre-migration
+    keep_last: 5
+    login_host: 127.0.0.1
+    login_port: 5433
+    login_user: knowledgehub
+    login_password: "{{ vault_knowledgehub_db_password }}"
+    login_db: knowledgehub
+  register: backup
+
+- name: The critical tables' rows only
+  knowledgehub.migration.pg_backup:
+    backup_dir: /var/backups/knowledgehub
+    label: knowledgehub-critical
+    scope: data-only
+    tables: [ai_memories, documents, chunks]
+    login_port: 5433
+    login_user: knowledgehub
+    login_db: knowledgehub
+
+- name: Recovery point by clone (the api is stopped for these seconds)
+  knowledgehub.migration.pg_backup:
+    backup_dir: /var/backups/knowledgehub
+    format: clone
+    label: knowledgehub-rp
+    keep_last: 2
+    login_port: 5433
+    login_user: knowledgehub
+    login_db: knowledgehub
+  register: recovery_point
+
+- name: Would it fit?
+  knowledgehub.migration.pg_backup:
+    backup_dir: /var/backups/knowledgehub
+    format: directory
+    login_port: 5433
+    login_user: knowledgehub
+    login_db: knowledgehub
+  check_mode: true
+'''
+
+RETURN = r'''
+backup_id:
+  description: Identifier of the backup (C(<label>_<UTC timestamp>)); record it in the ledger.
+  returned: success, not in check mode
+  type: str
+  sample: knowledgehub_20261124T213300Z
+path:
+  description: The archive (file or directory). None for a clone.
+  returned: success, not in check mode
+  type: str
+  sample: /var/backups/knowledgehub/knowledgehub_20261124T213300Z.dump
+manifest:
+  description: Path of the manifest (JSON) beside the archive.
+  returned: success, not in check mode
+  type: str
+  sample: /var/backups/knowledgehub/knowledgehub_20261124T213300Z.manifest.json
+manifest_data:
+  description: The manifest's content. It includes the row counts, checksums, versions, ledger version and options.
+  returned: success, not in check mode
+  type: dict
+kind:
+  description: C(dump), or C(clone) for a recovery point.
+  returned: always
+  type: str
+format:
+  description: The format.
+  returned: always
+  type: str
+scope:
+  description: The scope.
+  returned: always
+  type: str
+label:
+  description: The label.
+  returned: always
+  type: str
+tables:
+  description: The tables of the dumped scope.
+  returned: when a dump was planned
+  type: list
+  elements: str
+size_bytes:
+  description: Size of the archive, or of the clone database.
+  returned: success, not in check mode
+  type: int
+sha256:
+  description: sha256 of the archive.
+  returned: success of a dump, not in check mode
+  type: str
+row_counts:
+  description: Exact row count of each table, in the dump's snapshot (or in the clone).
+  returned: success, not in check mode
+  type: dict
+  sample: {"public.chunks": 100000, "public.documents": 5000}
+ledger_version:
+  description: The migration ledger's last applied version in the backup, or None without a ledger.
+  returned: success, not in check mode
+  type: str
+  sample: "003"
+estimate:
+  description: The free-space check. It holds the table data size, the estimated archive size, the free space
+    required and available, and the verdict.
+  returned: for dumps, once the database was read
+  type: dict
+  sample: {"data_bytes": 1048576000, "estimated_bytes": 840000000, "required_free_bytes": 924000000,
+           "free_bytes": 50000000000, "ok": true, "summary": "needs 881.2 MiB ..."}
+would_dump:
+  description: In check mode, what would be dumped, the command line (without password), the estimate and verdict.
+  returned: check mode, dumps
+  type: dict
+would_clone:
+  description: In check mode, the recovery point that would be made and the sessions connected now.
+  returned: check mode, clones
+  type: dict
+cmd:
+  description: The pg_dump command line. It never holds a password; the connection string is C(--dbname).
+  returned: dumps, not in check mode
+  type: list
+  elements: str
+client:
+  description: The client programs used (bin directory and versions).
+  returned: dumps
+  type: dict
+server_version:
+  description: The server's version.
+  returned: dumps
+  type: str
+compression:
+  description: The compression used, for example C(gzip:1).
+  returned: dumps
+  type: str
+duration_ms:
+  description: Duration of the whole backup, verification included.
+  returned: success, not in check mode
+  type: int
+dump_ms:
+  description: Duration of pg_dump.
+  returned: success of a dump
+  type: int
+verify_ms:
+  description: Duration of the verification.
+  returned: success of a dump
+  type: int
+database:
+  description: For a clone, the recovery point database's name.
+  returned: clones
+  type: str
+downtime_ms:
+  description: For a clone, the time during which the database refused connections (drain and copy).
+  returned: success of a clone
+  type: int
+clone_ms:
+  description: For a clone, the duration of the CREATE DATABASE itself.
+  returned: success of a clone
+  type: int
+terminated_sessions:
+  description: Sessions ended because O(terminate_connections) was set.
+  returned: success of a clone
+  type: list
+  elements: dict
+removed:
+  description: Backups removed by retention.
+  returned: success, not in check mode
+  type: list
+  elements: str
+failed_path:
+  description: Where a failed archive was kept (O(keep_failed)).
+  returned: failure with keep_failed
+  type: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup import BackupError, run_backup
+from ansible_collections.knowledgehub.migration.plugins.module_utils._clone import create_recovery_point
+from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
+    HAS_PSYCOPG2,
+    PSYCOPG2_IMPORT_ERROR,
+    connection_argument_spec,
+    psycopg2,
+)
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        backup_dir=dict(type="path", required=True),
+        label=dict(type="str"),
+        format=dict(type="str", default="custom", choices=["custom", "directory", "plain", "clone"]),
+        scope=dict(type="str", default="full", choices=["full", "schema-only", "data-only"]),
+        tables=dict(type="list", elements="str"),
+        compression=dict(type="str", default="auto"),
+        jobs=dict(type="int"),
+        verify=dict(type="str", default="toc", choices=["toc", "full"]),
+        keep_last=dict(type="int", default=0),
+        keep_failed=dict(type="bool", default=False),
+        check_free_space=dict(type="bool", default=True),
+        lock_wait_timeout=dict(type="str", default="60s"),
+        pg_bin_dir=dict(type="path"),
+        runner=dict(type="str", default="host", choices=["host"]),
+        ledger_table=dict(type="str", default="migration_log"),
+        ledger_schema=dict(type="str", default="public"),
+        run_id=dict(type="str"),
+        purpose=dict(type="str"),
+        maintenance_db=dict(type="str", default="postgres"),
+        drain_timeout=dict(type="int", default=30),
+        terminate_connections=dict(type="bool", default=False),
+        clone_strategy=dict(type="str", default="file_copy", choices=["file_copy", "wal_log"]),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+
+    try:
+        if module.params["format"] == "clone":
+            result = create_recovery_point(module.params, module.check_mode)
+        else:
+            result = run_backup(module.params, module.check_mode)
+    except (BackupError, ClientError) as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    except psycopg2.Error as exc:
+        module.fail_json(msg="PostgreSQL error during the backup of %s: %s"
+                         % (module.params["login_db"], str(exc).strip()))
+    except OSError as exc:
+        module.fail_json(msg="File system error during the backup of %s: %s" % (module.params["login_db"], exc))
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
