@@ -129,7 +129,15 @@ class Runner:
 
     def execute(self) -> RunResult:
         try:
-            self._execute()
+            try:
+                self._execute()
+            except psycopg2.Error as exc:
+                # the server went away between migrations (each one is committed with its ledger row)
+                done = ", ".join(m["file"] for m in self.result.applied) or "none"
+                raise MigrationFailed(
+                    "Lost the connection to PostgreSQL between migrations: %s. Applied by this run, each committed "
+                    "together with its ledger row: %s. The ledger tells the truth; rerun when the server is back."
+                    % (_first_line(exc), done), {"applied_before_failure": self.result.applied}) from None
         except Exception as exc:
             # what was learnt before the failure (plan, lint findings, locks) goes back with it
             exc.partial = self.result.as_dict()  # type: ignore[attr-defined]
