@@ -216,7 +216,8 @@ class Bench:
             seconds, result = self.module("pg_restore", dict(self.params(), manifest=made["custom"]["manifest"],
                                                              mode="new_database", target_db="bench_module"))
             self.record("pg_restore module (new_database, -j2)", seconds, restore_ms=result["restore_ms"],
-                        verify_ms=result["verify_ms"], integrity_ms=result["integrity"]["ms"])
+                        verify_ms=result["verify_ms"], integrity_ms=result["integrity"]["ms"],
+                        analyze_ms=result.get("analyze_ms"))
             self.drop("bench_module")
         plain = os.path.join(self.files, "runbook.sql")
         for _repeat in range(self.args.repeat):
@@ -231,8 +232,8 @@ class Bench:
         self.record("pg_restore module, plain backup (psql -1)", seconds, restore_ms=result["restore_ms"])
         self.drop("bench_module")
         seconds, result = self.module("pg_restore", dict(self.params(), manifest=made["custom"]["manifest"],
-                                                         mode="new_database", target_db="bench_module", analyze=True))
-        self.record("pg_restore module with analyze=true", seconds, analyze_ms=result.get("analyze_ms"))
+                                                         mode="new_database", target_db="bench_module", analyze=False))
+        self.record("pg_restore module with analyze=false", seconds, restore_ms=result["restore_ms"])
         self.drop("bench_module")
         seconds, result = self.module("pg_restore", dict(self.params(), manifest=made["custom"]["manifest"],
                                                          drop_previous=True))

@@ -618,6 +618,8 @@ class BackupRun:
         space["data_bytes"] = data_bytes
         space["database_size_bytes"] = database["size_bytes"]
         self.result.update(estimate=space, tables=[t.qualified for t in tables], database_size_bytes=database["size_bytes"])
+        if not space["ok"] and not self.p["check_free_space"]:
+            self.result["warnings"].append("check_free_space=false: the backup may not fit (%s)." % space["summary"])
         if not space["ok"] and self.p["check_free_space"]:
             raise BackupError("Not enough free space for the backup of %s: %s. Free some space, choose another "
                               "backup_dir, or a more compressed format. Nothing was written."

@@ -290,7 +290,7 @@ class RestoreRun:
         try:
             with conn.cursor() as cur:
                 self._verify_counts(cur, dbname)
-                if self.p.get("analyze"):
+                if self.p.get("analyze", True):
                     analyze_started = time.monotonic()
                     cur.execute("ANALYZE")
                     self.result["analyze_ms"] = int((time.monotonic() - analyze_started) * 1000)
@@ -386,7 +386,7 @@ class RestoreRun:
                 self._verify_counts(cur, self.live, ordered if truncate else [])
                 if not truncate:
                     self.result["row_counts"] = count_tables(cur, ordered)
-                if self.p.get("analyze"):
+                if self.p.get("analyze", True):
                     cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.SQL(", ").join(table_ident(t) for t in ordered)))
                 self.result.update(changed=True, duration_ms=int((time.monotonic() - started) * 1000))
                 return self.result
