@@ -250,21 +250,17 @@ def program_version(executor: Executor, path: str, env: dict[str, str]) -> tuple
 
 
 def candidate_dirs() -> list[str]:
-    """Bin directories that may hold a pg_dump, versioned installs first, then the PATH's."""
+    """Versioned bin directories that may hold a pg_dump."""
     dirs: list[str] = []
     for pattern in CLIENT_DIR_GLOBS:
         dirs.extend(sorted(glob.glob(pattern)))
+    return dirs
+
+
+def path_dir() -> str | None:
+    """The directory of the PATH's pg_dump (often a version-picking wrapper): the fallback."""
     on_path = shutil.which("pg_dump")
-    if on_path:
-        dirs.append(os.path.dirname(on_path))
-    seen = set()
-    unique = []
-    for path in dirs:
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
-            unique.append(path)
-    return unique
+    return os.path.dirname(on_path) if on_path else None
 
 
 def choose_client(executor: Executor, server_num: int, env: dict[str, str], pg_bin_dir: str | None = None) -> Client:
@@ -276,7 +272,12 @@ def choose_client(executor: Executor, server_num: int, env: dict[str, str], pg_b
     dirs = [pg_bin_dir] if pg_bin_dir else candidate_dirs()
     found: list[tuple[int, str, str]] = []
     problems: list[str] = []
-    for directory in dirs:  # in order of preference
+    fallback = None if pg_bin_dir else path_dir()
+    for directory in dirs + [fallback]:  # in order of preference
+        if directory is None or directory == fallback and (
+                any(major_key(f[0]) >= major_key(server_num) for f in found)
+                or os.path.realpath(directory) in {os.path.realpath(f[2]) for f in found}):
+            continue
         path = os.path.join(directory, "pg_dump")
         if not executor.is_executable(path):
             problems.append("no pg_dump in %s" % directory)

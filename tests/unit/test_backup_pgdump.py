@@ -61,6 +61,7 @@ def test_major_versions_compare_by_major_only():
 def test_the_oldest_client_at_least_as_new_as_the_server_is_chosen(tmp_path, monkeypatch):
     dirs = [fake_bin(tmp_path, "14", "14.9"), fake_bin(tmp_path, "16", "16.1"), fake_bin(tmp_path, "15", "15.3")]
     monkeypatch.setattr(_pgdump, "candidate_dirs", lambda: dirs)
+    monkeypatch.setattr(_pgdump, "path_dir", lambda: None)
     env = dict(os.environ)
     client = _pgdump.choose_client(_pgdump.HostExecutor(), 150008, env)
     assert client.bin_dir == dirs[2] and client.version == "15.3"
@@ -71,6 +72,15 @@ def test_the_oldest_client_at_least_as_new_as_the_server_is_chosen(tmp_path, mon
     assert "the server is PostgreSQL 17.2" in message and "major version 17 or newer" in message
     assert "14.9 (%s)" % dirs[0] in message and "16.1 (%s)" % dirs[1] in message
     assert err.value.details["clients_found"][0] == {"version": "14.9", "bin_dir": dirs[0]}
+
+
+def test_the_path_pg_dump_is_only_the_fallback(tmp_path, monkeypatch):
+    versioned, on_path = fake_bin(tmp_path, "15", "15.3"), fake_bin(tmp_path, "wrapper", "15.1")
+    monkeypatch.setattr(_pgdump, "candidate_dirs", lambda: [versioned])
+    monkeypatch.setattr(_pgdump, "path_dir", lambda: on_path)
+    assert _pgdump.choose_client(_pgdump.HostExecutor(), 150000, dict(os.environ)).bin_dir == versioned
+    monkeypatch.setattr(_pgdump, "candidate_dirs", lambda: [fake_bin(tmp_path, "14", "14.9")])
+    assert _pgdump.choose_client(_pgdump.HostExecutor(), 150000, dict(os.environ)).bin_dir == on_path
 
 
 def test_an_explicit_bin_dir_that_is_too_old_is_refused(tmp_path):
