@@ -31,6 +31,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils import _pgdump
+from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (
+    LedgerError,
+    RecoveryPoints,
+    is_uuid,
+    recovery_point_row,
+    recovery_point_table,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
     ConnectionFailure,
     connect,
@@ -587,14 +594,17 @@ class BackupRun:
     def _run(self, conn: Any, creds: _pgdump.Credentials, jobs: int, started: float) -> dict[str, Any]:
         server_num = int(conn.server_version)
         try:
-            client = _pgdump.choose_client(_pgdump.make_executor(self.p["runner"]), server_num, creds.env,
-                                           self.p.get("pg_bin_dir"))
+            client = _pgdump.select_client(self.p, server_num, creds)
+            if client.executor.name == "compose" and self.fmt == "directory":
+                raise _pgdump.ClientError("format=directory is written by pg_dump as a directory of files, which "
+                                          "cannot leave the %s service through a stream; use format=custom with "
+                                          "runner=compose." % (self.p.get("db_service") or "db"))
             if self.fmt != "plain":
                 client.check_program("pg_restore", creds.env)
             comp_args, compression = _pgdump.compression_args(client, self.fmt, self.p["compression"])
         except _pgdump.ClientError as exc:
             raise BackupError(str(exc), exc.details) from None
-        self.result.update(client={"runner": self.p["runner"], "bin_dir": client.bin_dir, **client.versions},
+        self.result.update(client={"runner": client.executor.name, "bin_dir": client.bin_dir, **client.versions},
                            server_version=_pgdump.server_version_text(server_num), compression=compression,
                            jobs=jobs)
         with conn.cursor() as cur:
@@ -632,14 +642,16 @@ class BackupRun:
                               "backup_dir, or a more compressed format. Nothing was written."
                               % (database["name"], space["summary"]), {"estimate": space})
         placeholder = os.path.join(self.backup_dir, "%s_<timestamp>%s" % (self.label, EXTENSIONS[self.fmt]))
-        dsn = _pgdump.conninfo(self.p, application="knowledgehub.migration pg_backup")
+        dsn = _pgdump.conninfo(_pgdump.client_params(self.p, client, cur.connection),
+                               application="knowledgehub.migration pg_backup")
         if self.check_mode:
             argv = _pgdump.dump_argv(client, dsn, placeholder, self.fmt, self.scope,
                                      [(t.schema, t.name) for t in named], comp_args, jobs, "<snapshot>",
                                      self.p["lock_wait_timeout"])
             self.result.update(changed=True, would_dump=dict(
                 database=database["name"], path=placeholder, format=self.fmt, scope=self.scope,
-                tables=[t.qualified for t in tables], compression=compression, jobs=jobs, cmd=argv,
+                tables=[t.qualified for t in tables], compression=compression, jobs=jobs,
+                cmd=client.executor.describe(argv),
                 estimated_bytes=estimated, free_space_ok=space["ok"]))
             return self.result
 
@@ -650,7 +662,7 @@ class BackupRun:
         partial = final + PARTIAL_SUFFIX
         argv = _pgdump.dump_argv(client, dsn, partial, self.fmt, self.scope, [(t.schema, t.name) for t in named],
                                  comp_args, jobs, snapshot, self.p["lock_wait_timeout"])
-        self.result.update(backup_id=backup_id, cmd=argv)
+        self.result.update(backup_id=backup_id, cmd=client.executor.describe(argv))
         try:
             return self._dump_and_verify(cur, client, creds, argv, tables, partial, final, backup_id, now, database,
                                          ledger, compression, jobs, snapshot, started)
@@ -744,7 +756,7 @@ class BackupRun:
             "row_counts": counts,
             "snapshot": snapshot,
             "ledger": ledger,
-            "tools": dict(runner=self.p["runner"], bin_dir=client.bin_dir, **client.versions),
+            "tools": dict(runner=client.executor.name, bin_dir=client.bin_dir, **client.versions),
             "options": {"compression": compression, "jobs": jobs, "lock_wait_timeout": self.p["lock_wait_timeout"],
                         "cmd": argv},
             "run_id": self.p.get("run_id"),
@@ -752,7 +764,7 @@ class BackupRun:
             "executed": who(),
             "durations_ms": {"dump": int(dump_seconds * 1000), "verify": int(verify_seconds * 1000)},
         }
-        manifest["options"]["cmd"] = [a.replace(partial, final) for a in argv]
+        manifest["options"]["cmd"] = [a.replace(partial, final) for a in client.executor.describe(argv)]
         path = manifest_path(self.backup_dir, backup_id)
         write_json_atomic(path, manifest)
         removed = apply_retention(self.backup_dir, self.label, "dump", self.p.get("keep_last") or 0)
@@ -769,3 +781,71 @@ class BackupRun:
 def run_backup(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """A verified logical backup (or, in check mode, what it would be); raises BackupError."""
     return BackupRun(params, check_mode).run()
+
+
+# -- recovery points -------------------------------------------------------------------------
+
+
+def wants_recovery_point(params: dict[str, Any]) -> bool:
+    """record_recovery_point, which defaults to "when run_id is set"."""
+    flag = params.get("record_recovery_point")
+    return bool(params.get("run_id")) if flag is None else bool(flag)
+
+
+def check_recovery_point_options(params: dict[str, Any]) -> None:
+    """Before anything is written: a recovery point needs a run id that the ledger can hold (a UUID)."""
+    if not wants_recovery_point(params):
+        return
+    run_id = params.get("run_id")
+    if not run_id:
+        raise BackupError("record_recovery_point=true needs run_id: a recovery point is recorded against a "
+                          "migration run. Nothing was written.")
+    if not is_uuid(run_id):
+        raise BackupError("run_id=%r is not a UUID, so the backup cannot be recorded as a recovery point of that "
+                          "run (the ledger's run ids are UUIDs). Give pg_migrate's run_id, or set "
+                          "record_recovery_point=false to note it in the manifest only. Nothing was written."
+                          % run_id)
+    try:
+        recovery_point_table(params["ledger_table"])
+    except LedgerError as exc:
+        raise BackupError("%s Nothing was written." % exc) from None
+
+
+def record_recovery_point(params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """After a verified backup (never before, never for a failed one): record it as a recovery point of
+    ``run_id`` beside the ledger, and stamp removed_at on the rows of the backups retention just removed.
+
+    ``record_recovery_point=false`` writes nothing to the database at all.
+    """
+    out: dict[str, Any] = {"recovery_point": None, "recovery_point_id": None, "removed_recovery_points": []}
+    if params.get("record_recovery_point") is False:
+        return out
+    wanted = wants_recovery_point(params)
+    removed = result.get("removed") or []
+    if not wanted and not removed:
+        return out
+    try:
+        conn = connect(params, autocommit=True, purpose="pg_backup recovery point")
+    except ConnectionFailure as exc:
+        raise _not_recorded(params, result, str(exc)) from None
+    try:
+        points = RecoveryPoints(conn, params["ledger_schema"], params["ledger_table"])
+        if wanted:
+            row = points.record(recovery_point_row(result, params["run_id"], params.get("purpose")))
+            out.update(recovery_point=row, recovery_point_id=row["id"])
+        out["removed_recovery_points"] = points.mark_removed(removed, result["kind"], result["label"])
+    except (psycopg2.Error, LedgerError) as exc:
+        raise _not_recorded(params, result, first_line(exc)) from None
+    finally:
+        conn.close()
+    return out
+
+
+def _not_recorded(params: dict[str, Any], result: dict[str, Any], why: str) -> BackupError:
+    where = result.get("path") or result.get("database")
+    return BackupError(
+        "Backup %s is verified and kept (%s, manifest %s), but recording it in %s.%s failed: %s. The migration "
+        "must not go on without its recovery point on record: fix the cause and take the backup again."
+        % (result.get("backup_id"), where, result.get("manifest"), params["ledger_schema"],
+           params["ledger_table"] + "_recovery_point", why),
+        {"backup_id": result.get("backup_id"), "path": result.get("path"), "manifest": result.get("manifest")})

@@ -16,11 +16,13 @@ Rules kept here, so no caller can break them:
   at least the server's (an older pg_dump cannot dump a newer server correctly).
 
 Where the programs run is an ``Executor``. ``HostExecutor`` runs them on the
-managed host. A ``compose`` executor (``docker compose exec -T db ...``, for hosts
-whose only recent enough client is inside the db container) is designed for but
-not implemented yet: it would prefix every argument list with the compose exec
-command, pass PGPASSWORD with ``-e`` from its own environment (not argv) and
-translate the backup directory to its bind-mounted path in the container.
+managed host. ``ComposeExecutor`` runs them inside the compose ``db`` service
+(``docker compose exec -T db ...``), for hosts whose only client recent enough is
+the server's own: there the programs cannot see the host's files, so a host file
+they would write (``--file``) becomes their stdout and the archive they would read
+becomes their stdin, both opened by this module on the host; the password goes
+with ``-e PGPASSWORD``, whose value the docker CLI takes from its own environment,
+never from an argument.
 """
 
 from __future__ import annotations
@@ -116,12 +118,14 @@ class CommandResult:
 class Running:
     """A started command; stdout and stderr go to private temporary files, not pipes."""
 
-    def __init__(self, argv: list[str], proc: subprocess.Popen, out: Any, err: Any, started: float) -> None:
+    def __init__(self, argv: list[str], proc: subprocess.Popen, out: Any, err: Any, started: float,
+                 capture_out: bool = True) -> None:
         self.argv = argv
         self.proc = proc
         self._out = out
         self._err = err
         self._started = started
+        self._capture_out = capture_out  # False: stdout is the archive itself, never read back into memory
 
     @property
     def pid(self) -> int:
@@ -156,6 +160,12 @@ class Running:
             if handle.closed:
                 outputs.append("")
                 continue
+            if handle is self._out and not self._capture_out:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+                outputs.append("")
+                continue
             handle.seek(0)
             outputs.append(handle.read().decode("utf-8", "replace"))
             handle.close()
@@ -163,7 +173,7 @@ class Running:
 
 
 class Executor:
-    """Where the client programs run. Subclasses: HostExecutor (compose: designed, not built yet)."""
+    """Where the client programs run: HostExecutor or ComposeExecutor."""
 
     name = "abstract"
 
@@ -172,6 +182,10 @@ class Executor:
 
     def run(self, argv: list[str], env: dict[str, str], timeout: float | None = None) -> CommandResult:
         return self.start(argv, env).wait(timeout)
+
+    def describe(self, argv: list[str]) -> list[str]:
+        """The command line as it really runs, for results and manifests."""
+        return list(argv)
 
     def is_executable(self, path: str) -> bool:
         raise NotImplementedError
@@ -198,15 +212,143 @@ class HostExecutor(Executor):
     def is_executable(self, path: str) -> bool:
         return os.path.isfile(path) and os.access(path, os.X_OK)
 
+    def candidate_dirs(self) -> list[str]:
+        return candidate_dirs()
 
-EXECUTORS = {"host": HostExecutor}
+    def fallback_dir(self) -> str | None:
+        return path_dir()
 
 
-def make_executor(name: str) -> Executor:
-    if name not in EXECUTORS:
-        raise ClientError("runner=%r is not available; this version supports: %s."
-                          % (name, ", ".join(sorted(EXECUTORS))))
-    return EXECUTORS[name]()
+DRAIN_STDIN = '"$0" "$@"; rc=$?; cat >/dev/null; exit $rc'
+
+
+def container_command(argv: list[str]) -> tuple[list[str], str | None, str | None]:
+    """A host command line as run inside the container: (argv, host file for stdin, host file for stdout).
+
+    pg_dump's and pg_restore's ``--file=X`` (an output) becomes stdout to X; psql's ``--file=X`` (an input) and
+    pg_restore's archive argument become stdin from X. ``--file=/dev/null`` stays as it is. What cannot be
+    streamed (a directory archive, a second input, a list file, parallel jobs on stdin) raises ClientError.
+    """
+    program = os.path.basename(argv[0])
+    out_argv: list[str] = [argv[0]]
+    stdin: str | None = None
+    stdout: str | None = None
+
+    def take_input(path: str) -> None:
+        nonlocal stdin
+        if os.path.isdir(path):
+            raise ClientError("%s cannot read the directory archive %s from inside the container; directory "
+                              "archives need runner=host." % (program, path))
+        if stdin is not None:
+            raise ClientError("%s would read two host files (%s, %s) inside the container; use runner=host."
+                              % (program, stdin, path))
+        stdin = path
+
+    for arg in argv[1:]:
+        if arg.startswith("--file="):
+            path = arg[len("--file="):]
+            if path == os.devnull:
+                out_argv.append(arg)
+            elif program == "psql":
+                take_input(path)
+                out_argv.append("--file=-")
+            else:
+                stdout = path
+        elif arg.startswith("--use-list="):
+            raise ClientError("A restore of chosen entries (--use-list) needs runner=host.")
+        elif arg.startswith("--jobs="):
+            raise ClientError("%s reads the archive from its stdin inside the container, which allows no "
+                              "parallel jobs; use jobs=1 or runner=host." % program)
+        elif not arg.startswith("-") and program == "pg_restore":
+            take_input(arg)
+        else:
+            out_argv.append(arg)
+    if stdin is not None:
+        # A program may stop reading early (pg_restore --list reads the table of contents only); the rest of the
+        # stream must still be read, or the docker CLI fails writing it. Its exit code is kept.
+        out_argv = ["sh", "-c", DRAIN_STDIN] + out_argv
+    return out_argv, stdin, stdout
+
+
+class ComposeExecutor(Executor):
+    """Runs the programs in the compose service (``docker compose exec -T <service> ...``)."""
+
+    name = "compose"
+
+    def __init__(self, project: Any, service: str, password: str = "") -> None:
+        self.project = project
+        self.service = service
+        self.password = password
+        self._executable: dict[str, bool] = {}
+
+    def exec_argv(self, argv: list[str], env: dict[str, str]) -> list[str]:
+        flags = ["-e", "LC_ALL=C"]
+        for name in ("PGPASSWORD", "PGOPTIONS"):
+            if self._env(env).get(name):
+                flags += ["-e", name]  # a name alone: the docker CLI takes the value from its environment
+        return self.project.argv("exec", "-T", *flags, self.service, *argv)
+
+    def _env(self, env: dict[str, str]) -> dict[str, str]:
+        child = dict(self.project.env, **env)  # the docker CLI's environment (PATH, DOCKER_HOST...) plus ours
+        child.pop("PGPASSFILE", None)  # a host path, meaningless in the container
+        if self.password:
+            child["PGPASSWORD"] = self.password
+        return child
+
+    def describe(self, argv: list[str]) -> list[str]:
+        inner, stdin_path, stdout_path = container_command(argv)
+        full = self.exec_argv(inner, {"PGPASSWORD": "x"} if self.password else {})
+        return full + (["<", stdin_path] if stdin_path else []) + ([">", stdout_path] if stdout_path else [])
+
+    def start(self, argv: list[str], env: dict[str, str]) -> Running:
+        inner, stdin_path, stdout_path = container_command(argv)
+        full = self.exec_argv(inner, env)
+        err = tempfile.TemporaryFile()
+        if stdout_path:
+            fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            out = os.fdopen(fd, "wb")
+        else:
+            out = tempfile.TemporaryFile()
+        stdin = open(stdin_path, "rb") if stdin_path else None
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(full, stdin=stdin if stdin else subprocess.DEVNULL, stdout=out, stderr=err,
+                                    env=self._env(env), cwd=self.project.project_dir, close_fds=True, umask=0o077)
+        except OSError as exc:
+            out.close()
+            err.close()
+            raise ClientError("Cannot run %s: %s. Install the docker CLI with its compose plugin on the host."
+                              % (full[0], exc.strerror or exc)) from None
+        finally:
+            if stdin:
+                stdin.close()
+        return Running(full, proc, out, err, started, capture_out=stdout_path is None)
+
+    def is_executable(self, path: str) -> bool:
+        if path not in self._executable:
+            done = self.run(["test", "-x", path], {}, timeout=60)
+            self._executable[path] = done.rc == 0
+        return self._executable[path]
+
+    def candidate_dirs(self) -> list[str]:
+        """The container's versioned bin directories, then its PATH's pg_dump directory."""
+        script = "ls -d %s 2>/dev/null; command -v pg_dump || true" % " ".join(CLIENT_DIR_GLOBS)
+        done = self.run(["sh", "-c", script], {}, timeout=60)
+        if done.rc != 0 and not done.stdout.strip():
+            raise ClientError("Cannot look for pg_dump inside the %s service: %s"
+                              % (self.service, done.stderr.strip()[-500:] or "exit %d" % done.rc))
+        dirs: list[str] = []
+        for line in done.stdout.splitlines():
+            line = line.strip()
+            if not line.startswith("/"):
+                continue
+            directory = os.path.dirname(line) if line.endswith("/pg_dump") else line
+            if directory not in dirs:
+                dirs.append(directory)
+        return dirs
+
+    def fallback_dir(self) -> str | None:
+        return None
 
 
 # -- the client programs -------------------------------------------------------
@@ -269,10 +411,10 @@ def choose_client(executor: Executor, server_num: int, env: dict[str, str], pg_b
     The oldest sufficient one writes archives that the most pg_restore versions read.
     """
     server_text = server_version_text(server_num)
-    dirs = [pg_bin_dir] if pg_bin_dir else candidate_dirs()
+    dirs = [pg_bin_dir] if pg_bin_dir else executor.candidate_dirs()
     found: list[tuple[int, str, str]] = []
     problems: list[str] = []
-    fallback = None if pg_bin_dir else path_dir()
+    fallback = None if pg_bin_dir else executor.fallback_dir()
     for directory in dirs + [fallback]:  # in order of preference
         if directory is None or directory == fallback and (
                 any(major_key(f[0]) >= major_key(server_num) for f in found)
@@ -304,6 +446,55 @@ def choose_client(executor: Executor, server_num: int, env: dict[str, str], pg_b
     client = Client(directory, num, text, executor)
     client.versions["pg_dump"] = text
     return client
+
+
+RUNNERS = ("auto", "host", "compose")
+
+
+def select_client(params: dict[str, Any], server_num: int, creds: "Credentials") -> Client:
+    """The client per ``runner``: host, compose (in the db service), or auto (host if recent enough, else compose).
+
+    With auto, a host without a client at least as new as the server falls back to the db service's own
+    client; when neither qualifies the error names both.
+    """
+    runner = params.get("runner") or "host"
+    if runner not in RUNNERS:
+        raise ClientError("runner=%r is not one of %s." % (runner, ", ".join(RUNNERS)))
+    if runner in ("host", "auto"):
+        try:
+            return choose_client(HostExecutor(), server_num, creds.env, params.get("pg_bin_dir"))
+        except ClientError as exc:
+            if runner == "host" or not params.get("project_dir"):
+                raise
+            host_error = exc
+    else:
+        host_error = None
+    from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import ComposeError, Project
+    try:
+        project = Project(params["project_dir"] or "", params.get("compose_command"), params.get("compose_files"),
+                          params.get("project_name"), env=creds.env)
+        executor = ComposeExecutor(project, params.get("db_service") or "db", creds.password)
+        return choose_client(executor, server_num, creds.env, params.get("pg_bin_dir") if runner == "compose"
+                             else None)
+    except (ClientError, ComposeError) as exc:
+        if host_error is None:
+            raise ClientError("In the %s service: %s" % (params.get("db_service") or "db", exc)) from None
+        raise ClientError("No usable client on the host or in the %s service. On the host: %s In the service: %s"
+                          % (params.get("db_service") or "db", host_error, exc), host_error.details) from None
+
+
+def client_params(params: dict[str, Any], client: Client, conn: Any) -> dict[str, Any]:
+    """Connection options for the client programs: inside the db service they reach the server through its own
+    unix socket and port (what is published on the host may not exist in the container)."""
+    if client.executor.name != "compose":
+        return params
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_setting('port'), current_setting('unix_socket_directories')")
+        port, sockets = cur.fetchone()
+    local = dict(params, login_port=int(port), login_unix_socket=None, ca_cert=None, ssl_cert=None, ssl_key=None)
+    directory = next((d.strip() for d in sockets.split(",") if d.strip().startswith("/")), "")
+    local["login_host"] = directory or "127.0.0.1"
+    return local
 
 
 # -- connection and password ---------------------------------------------------

@@ -66,6 +66,8 @@ class RestoreRun:
         self.result: dict[str, Any] = {"changed": False, "mode": self.mode, "database": self.live, "warnings": []}
         self.manifest_file = ""
         self.manifest: dict[str, Any] = {}
+        self.client: Any = None  # the chosen _pgdump.Client, once connected
+        self.client_params: dict[str, Any] = params  # connection options as the client programs see them
 
     # -- locating and checking the backup -------------------------------------------
 
@@ -180,12 +182,17 @@ class RestoreRun:
 
     def _run(self, cur: Any, creds: _pgdump.Credentials, scan: dict[str, Any] | None) -> dict[str, Any]:
         server_num = int(cur.connection.server_version)
-        client = _pgdump.choose_client(_pgdump.make_executor(self.p["runner"]), server_num, creds.env,
-                                       self.p.get("pg_bin_dir"))
+        client = _pgdump.select_client(self.p, server_num, creds)
+        self.client = client
+        self.client_params = _pgdump.client_params(self.p, client, cur.connection)
+        if client.executor.name == "compose" and self.mode == "tables":
+            raise BackupError("mode=tables restores chosen entries with pg_restore --use-list and psql on several "
+                              "files, which need the host's client programs; set runner=host with a PostgreSQL %s "
+                              "client or newer on the host." % _pgdump.major_of(server_num))
         self._archive_major_ok(client)
         program = "psql" if self.manifest["format"] == "plain" else "pg_restore"
         client.check_program(program, creds.env)
-        self.result["client"] = {"runner": self.p["runner"], "bin_dir": client.bin_dir, **client.versions}
+        self.result["client"] = {"runner": client.executor.name, "bin_dir": client.bin_dir, **client.versions}
         path = _backup.archive_path(self.manifest_file, self.manifest)
         toc_started = time.monotonic()
         entries, has = _backup.archive_entries(client, creds, self.manifest["format"], path, scan)
@@ -205,6 +212,10 @@ class RestoreRun:
         jobs = self.p.get("jobs") or 1
         if self.manifest["format"] == "plain" or single:
             return 1
+        if jobs > 1 and self.client.executor.name == "compose":
+            self.result["warnings"].append("jobs=%d: inside the compose service pg_restore reads the archive from "
+                                           "its stdin, which allows one job only." % jobs)
+            return 1
         return jobs
 
     def _new_database(self, cur: Any, client: _pgdump.Client, creds: _pgdump.Credentials, path: str) -> dict[str, Any]:
@@ -223,19 +234,20 @@ class RestoreRun:
             _clone.require_rights(cur, "create database %s" % target, [])
         single = bool(self.p.get("single_transaction"))
         jobs = self._jobs(single)
-        dsn = _pgdump.conninfo(self.p, dbname=target, application="knowledgehub.migration pg_restore")
+        dsn = _pgdump.conninfo(self.client_params, dbname=target,
+                               application="knowledgehub.migration pg_restore")
         if self.manifest["format"] == "plain":
             argv = _pgdump.psql_argv(client, dsn, [path])
         else:
             argv = _pgdump.restore_argv(client, dsn, path, jobs=jobs, single_transaction=single,
                                         no_owner=self.p.get("no_owner", False))
-        self.result.update(restored_database=target, cmd=argv, jobs=jobs)
+        self.result.update(restored_database=target, cmd=client.executor.describe(argv), jobs=jobs)
         if swap:
             self.result["previous_database"] = None if self.p.get("drop_previous") else keep_as
         if self.check_mode:
             self.result.update(changed=True, would_restore=dict(
                 into=target, then_swap_into=self.live if swap else None, keep_previous_as=keep_as or None,
-                drop_previous=bool(self.p.get("drop_previous")), cmd=argv, jobs=jobs,
+                drop_previous=bool(self.p.get("drop_previous")), cmd=self.result["cmd"], jobs=jobs,
                 rows_expected=self.manifest.get("row_counts")))
             return self.result
 
@@ -320,12 +332,14 @@ class RestoreRun:
         single = self.p.get("single_transaction")
         single = True if single is None else bool(single)
         jobs = self._jobs(single)
-        dsn = _pgdump.conninfo(self.p, dbname=self.live, application="knowledgehub.migration pg_restore")
+        dsn = _pgdump.conninfo(self.client_params, dbname=self.live,
+                               application="knowledgehub.migration pg_restore")
         argv = _pgdump.restore_argv(client, dsn, path, jobs=jobs, clean=True, single_transaction=single,
                                     no_owner=self.p.get("no_owner", False))
-        self.result.update(restored_database=self.live, cmd=argv, jobs=jobs, single_transaction=single)
+        self.result.update(restored_database=self.live, cmd=client.executor.describe(argv), jobs=jobs,
+                           single_transaction=single)
         if self.check_mode:
-            self.result.update(changed=True, would_restore=dict(into=self.live, clean=True, cmd=argv, jobs=jobs,
+            self.result.update(changed=True, would_restore=dict(into=self.live, clean=True, cmd=self.result["cmd"], jobs=jobs,
                                                                 single_transaction=single))
             return self.result
         started = time.monotonic()
@@ -458,9 +472,10 @@ class RestoreRun:
                         pgsql.SQL(", ").join(table_ident(t) for t in ordered)).as_string(cur))
             with open(after, "w", encoding="utf-8") as handle:
                 handle.write(self._count_check_sql(cur, ordered) if truncate else "")
-            dsn = _pgdump.conninfo(self.p, dbname=self.live, application="knowledgehub.migration pg_restore")
+            dsn = _pgdump.conninfo(self.client_params, dbname=self.live,
+                                   application="knowledgehub.migration pg_restore")
             argv = _pgdump.psql_argv(client, dsn, [before, data_file, after])
-            self.result["cmd"] = argv
+            self.result["cmd"] = client.executor.describe(argv)
             try:
                 result, warnings = _pgdump.run_checked(client, argv, creds, "Restoring the tables %s into %s"
                                                        % (", ".join("%s.%s" % t for t in ordered), self.live))

@@ -88,14 +88,15 @@ def describe(migration: MigrationFile) -> dict[str, Any]:
 
 
 def _user_tables(conn: Any, ledger: Ledger) -> int:
-    """Tables in the database other than the ledger (system schemas excluded)."""
+    """Tables in the database other than this tool's own (the ledger and its recovery points; system schemas
+    excluded). A recovery point taken before the first migration must not make an empty database look used."""
     with conn.cursor() as cur:
         cur.execute(
             """SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                   AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
-                  AND c.oid IS DISTINCT FROM to_regclass(%s)""",
-            (ledger.ident.as_string(conn),))
+                  AND c.oid <> ALL (SELECT to_regclass(t) FROM unnest(%s::text[]) t WHERE to_regclass(t) IS NOT NULL)""",
+            (ledger.own_tables(),))
         return int(cur.fetchone()[0])
 
 
@@ -120,7 +121,9 @@ class Runner:
         self.run_command = run_command
         self.files = files
         self.check_mode = check_mode
-        self.run = dict(run_info, run_id=str(uuid.uuid4()))
+        # several invocations (the phases of one run) may share a run id; each ledger row it writes carries it
+        self.run = dict(run_info, run_id=str(uuid.UUID(run_info["run_id"])) if run_info.get("run_id")
+                        else str(uuid.uuid4()))
         self.result = RunResult(run_id=self.run["run_id"])
         self.control: Any = None
         self.ledger: Ledger | None = None

@@ -38,6 +38,7 @@ author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
+  - knowledgehub.migration.compose
 attributes:
   check_mode:
     support: full
@@ -133,10 +134,18 @@ options:
     type: path
   runner:
     description:
-      - Where pg_dump runs. V(host) runs it on the managed host. Running it inside the compose C(db) service is planned.
+      - Where pg_dump (and pg_restore, psql) run.
+      - V(host) runs the host's client programs. V(compose) runs the ones inside the O(db_service) container of the
+        compose project in O(project_dir) (C(docker compose exec -T)), which reach the server through the container's
+        own socket and port. There, archives travel through stdin and stdout, so the directory format and parallel
+        restore jobs are not available, and the password is passed with C(-e PGPASSWORD), by name only, from the
+        docker CLI's environment.
+      - V(auto) uses the host's client when its major version is at least the server's, and otherwise, when
+        O(project_dir) is set, the db service's own client. When neither is recent enough, the module fails naming
+        the versions found.
     type: str
-    choices: [ host ]
-    default: host
+    choices: [ auto, host, compose ]
+    default: auto
   ledger_table:
     description:
       - The migration ledger table whose last applied version is recorded in the manifest.
@@ -150,11 +159,27 @@ options:
   run_id:
     description:
       - Identifier of the migration run this backup belongs to, recorded in the manifest.
+      - With O(record_recovery_point) (the default when O(run_id) is set), it must be the UUID of the run
+        (M(knowledgehub.migration.pg_migrate)'s O(knowledgehub.migration.pg_migrate#module:run_id)).
     type: str
   purpose:
     description:
-      - Why the backup is made (for example C(pre-migration), C(post-schema)), recorded in the manifest.
+      - Why the backup is made, recorded in the manifest and in the recovery point. The migrate role uses the
+        runbook's recovery points C(before), C(after_schema) and C(after_data).
     type: str
+  record_recovery_point:
+    description:
+      - Once the backup is verified, and only then, record it as a recovery point of O(run_id) in the table
+        C(<ledger_table>_recovery_point) beside the ledger (in O(ledger_schema), created on first use). The row
+        holds the run id, O(purpose), O(label), the backup id, kind and format, where the backup is (archive path
+        or clone database), its sha256 and size, the ledger's last applied version inside it, when and by whom
+        it was made.
+      - Defaults to V(true) when O(run_id) is set, V(false) otherwise. V(true) without O(run_id), or with a
+        O(run_id) that is not a UUID, fails before anything is written.
+      - Whatever this says, when O(keep_last) removes backups, their recovery points (if the table exists) are
+        marked removed (C(removed_at)), not deleted. V(false) set explicitly writes nothing to the database.
+      - If the recording fails, the module fails and says so; the verified backup is kept.
+    type: bool
   maintenance_db:
     description:
       - Database to connect to for O(format=clone). It must not be O(login_db).
@@ -200,6 +225,16 @@ EXAMPLES = r'''
     login_password: "{{ vault_knowledgehub_db_password }}"
     login_db: knowledgehub
   register: backup
+
+- name: Recovery point after the schema phase, recorded beside the ledger against the run
+  knowledgehub.migration.pg_backup:
+    backup_dir: /var/backups/knowledgehub
+    purpose: after_schema
+    run_id: "{{ migrate_run_id }}"
+    login_port: 5433
+    login_user: knowledgehub
+    login_db: knowledgehub
+  register: after_schema
 
 - name: The critical tables' rows only
   knowledgehub.migration.pg_backup:
@@ -352,6 +387,24 @@ terminated_sessions:
   returned: success of a clone
   type: list
   elements: dict
+recovery_point_id:
+  description: Id of the recovery-point row recorded for this backup, or None when none was recorded.
+  returned: success, not in check mode
+  type: int
+  sample: 3
+recovery_point:
+  description: The recovery-point row recorded for this backup (see O(record_recovery_point)), or None.
+  returned: success, not in check mode
+  type: dict
+  sample: {"id": 3, "run_id": "2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11", "purpose": "after_schema",
+           "backup_id": "knowledgehub_20261124T213300Z", "kind": "dump", "format": "custom",
+           "location": "/var/backups/knowledgehub/knowledgehub_20261124T213300Z.dump", "sha256": "9f86...",
+           "size_bytes": 104857600, "ledger_version": "004", "removed_at": null}
+removed_recovery_points:
+  description: Ids of the recovery-point rows marked removed because retention removed their backups.
+  returned: success, not in check mode
+  type: list
+  elements: int
 removed:
   description: Backups removed by retention.
   returned: success, not in check mode
@@ -365,8 +418,14 @@ failed_path:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup import BackupError, run_backup
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup import (
+    BackupError,
+    check_recovery_point_options,
+    record_recovery_point,
+    run_backup,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._clone import create_recovery_point
+from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import compose_argument_spec
 from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
@@ -378,6 +437,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres i
 
 def main():
     argument_spec = connection_argument_spec()
+    argument_spec.update(compose_argument_spec())
     argument_spec.update(
         backup_dir=dict(type="path", required=True),
         label=dict(type="str"),
@@ -392,11 +452,12 @@ def main():
         check_free_space=dict(type="bool", default=True),
         lock_wait_timeout=dict(type="str", default="60s"),
         pg_bin_dir=dict(type="path"),
-        runner=dict(type="str", default="host", choices=["host"]),
+        runner=dict(type="str", default="auto", choices=["auto", "host", "compose"]),
         ledger_table=dict(type="str", default="migration_log"),
         ledger_schema=dict(type="str", default="public"),
         run_id=dict(type="str"),
         purpose=dict(type="str"),
+        record_recovery_point=dict(type="bool"),
         maintenance_db=dict(type="str", default="postgres"),
         drain_timeout=dict(type="int", default=30),
         terminate_connections=dict(type="bool", default=False),
@@ -407,10 +468,13 @@ def main():
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
 
     try:
+        check_recovery_point_options(module.params)
         if module.params["format"] == "clone":
             result = create_recovery_point(module.params, module.check_mode)
         else:
             result = run_backup(module.params, module.check_mode)
+        if not module.check_mode:
+            result.update(record_recovery_point(module.params, result))
     except (BackupError, ClientError) as exc:
         module.fail_json(msg=str(exc), **exc.details)
     except psycopg2.Error as exc:

@@ -165,6 +165,19 @@ options:
     description:
       - Identifier of the job that runs the migration (for example the AWX job id), recorded in the ledger.
     type: str
+  run_id:
+    description:
+      - Identifier of the run (a UUID), stored on every ledger row this invocation writes. Give the same one to
+        several invocations (the phases of one run, for example the schema phase up to 004 and the data phase up
+        to 005) so the ledger shows them as one run, together with the recovery points recorded against it
+        (see M(knowledgehub.migration.pg_backup)'s O(knowledgehub.migration.pg_backup#module:run_id)).
+      - Defaults to a new random UUID.
+    type: str
+  backup_ref:
+    description:
+      - The backup (recovery point) that precedes the migrations of this invocation, for example the
+        C(backup_id) pg_backup returned. Recorded in the C(backup_ref) column of every ledger row it writes.
+    type: str
 seealso:
   - name: Flyway baseline
     description: The model for adopting a database that predates the ledger.
@@ -186,10 +199,12 @@ EXAMPLES = r'''
     login_db: knowledgehub
   register: migration
 
-- name: Only the schema phase (004)
+- name: Only the schema phase (004), as part of run 2f1d7a4c-..., after recovery point knowledgehub_20261124T213300Z
   knowledgehub.migration.pg_migrate:
     migrations_dir: /var/lib/knowledgehub-migration/migrations
     target_version: "004"
+    run_id: 2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11
+    backup_ref: knowledgehub_20261124T213300Z
     login_port: 5433
     login_user: knowledgehub
     login_db: knowledgehub
@@ -206,7 +221,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 run_id:
-  description: Identifier of this run, stored on every ledger row it wrote.
+  description: Identifier of this run (O(run_id) when given), stored on every ledger row it wrote.
   returned: always
   type: str
   sample: 2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11
@@ -283,6 +298,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import is_uuid
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import (
     MigrationError,
     discover,
@@ -325,6 +341,8 @@ def main():
         lint_accept=dict(type="list", elements="str", default=[]),
         executed_by=dict(type="str"),
         job_id=dict(type="str"),
+        run_id=dict(type="str"),
+        backup_ref=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_PSYCOPG2:
@@ -339,11 +357,15 @@ def main():
         if module.params[option] < 0:
             module.fail_json(msg="%s=%s must not be negative." % (option, module.params[option]))
 
+    if module.params["run_id"] and not is_uuid(module.params["run_id"]):
+        module.fail_json(msg="run_id=%r is not a UUID (the ledger's run_id column is one)." % module.params["run_id"])
+
     result = dict(changed=False, ignored_files=[])
     try:
         files, result["ignored_files"] = discover(module.params["migrations_dir"])
         run_info = dict(executed_by=module.params["executed_by"] or getpass.getuser(),
-                        executed_from=socket.gethostname(), job_id=module.params["job_id"])
+                        executed_from=socket.gethostname(), job_id=module.params["job_id"],
+                        run_id=module.params["run_id"], backup_ref=module.params["backup_ref"])
         outcome = run_migrations(module.params, files, module.check_mode, run_info,
                                  lambda argv: module.run_command(argv, check_rc=False))
     except MigrationFailed as exc:

@@ -35,6 +35,7 @@ author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
+  - knowledgehub.migration.compose
 attributes:
   check_mode:
     support: full
@@ -163,11 +164,18 @@ options:
     type: path
   runner:
     description:
-      - Where pg_restore runs. V(host) runs it on the managed host. Running it inside the compose C(db) service is
-        planned.
+      - Where pg_restore (and pg_restore, psql) run.
+      - V(host) runs the host's client programs. V(compose) runs the ones inside the O(db_service) container of the
+        compose project in O(project_dir) (C(docker compose exec -T)), which reach the server through the container's
+        own socket and port. There, archives travel through stdin and stdout, so the directory format and parallel
+        restore jobs are not available, and the password is passed with C(-e PGPASSWORD), by name only, from the
+        docker CLI's environment.
+      - V(auto) uses the host's client when its major version is at least the server's, and otherwise, when
+        O(project_dir) is set, the db service's own client. When neither is recent enough, the module fails naming
+        the versions found.
     type: str
-    choices: [ host ]
-    default: host
+    choices: [ auto, host, compose ]
+    default: auto
 seealso:
   - module: knowledgehub.migration.pg_backup
 notes:
@@ -316,6 +324,7 @@ failed_database:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import compose_argument_spec
 from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
@@ -328,6 +337,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._restore im
 
 def main():
     argument_spec = connection_argument_spec()
+    argument_spec.update(compose_argument_spec())
     argument_spec.update(
         manifest=dict(type="path"),
         backup_dir=dict(type="path"),
@@ -350,7 +360,7 @@ def main():
         no_owner=dict(type="bool", default=False),
         keep_failed=dict(type="bool", default=False),
         pg_bin_dir=dict(type="path"),
-        runner=dict(type="str", default="host", choices=["host"]),
+        runner=dict(type="str", default="auto", choices=["auto", "host", "compose"]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[["manifest", "backup_dir"]],

@@ -26,6 +26,8 @@ from conftest_backup import (  # noqa: E402  pylint: disable=wrong-import-positi
     restore,
 )
 
+RUN_ID = "7d0c2e94-1f3b-4a5c-8d6e-9f0a1b2c3d4e"
+
 
 def allow_connections(cluster, name: str) -> str:
     return cluster.psql("SELECT datallowconn FROM pg_database WHERE datname = '%s'" % name)
@@ -33,12 +35,13 @@ def allow_connections(cluster, name: str) -> str:
 
 def test_recovery_point_then_back_to_it_by_swap(kh, backup_dir, createdb, cluster):
     schema, rows = kh.schema_dump(), kh.snapshot()
-    point = ok(backup(kh, backup_dir, format="clone", label="rp", purpose="post-schema", run_id="run-7"))
+    point = ok(backup(kh, backup_dir, format="clone", label="rp", purpose="post-schema", run_id=RUN_ID,
+                      record_recovery_point=False))
     name = point["database"]
     assert name.startswith(kh.name + "_rp_") and point["path"] is None
     assert point["size_bytes"] > 1000000 and 0 <= point["clone_ms"] <= point["downtime_ms"] < 10000
     manifest = manifest_of(point)
-    assert manifest["kind"] == "clone" and manifest["verified"] is True and manifest["run_id"] == "run-7"
+    assert manifest["kind"] == "clone" and manifest["verified"] is True and manifest["run_id"] == RUN_ID
     assert manifest["clone"]["database"] == name and manifest["clone"]["strategy"] == "file_copy"
     assert manifest["row_counts"]["public.chunks"] == 2000 and manifest["database"]["name"] == kh.name
     assert allow_connections(cluster, kh.name) == "t"  # the source is open again

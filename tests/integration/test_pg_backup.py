@@ -31,6 +31,7 @@ from conftest_backup import (  # noqa: E402  pylint: disable=wrong-import-positi
 )
 
 CRITICAL = ["ai_memories", "documents", "chunks"]
+RUN_ID = "3c5a1f0e-8b2d-4c1a-9e7f-0a1b2c3d4e5f"
 
 
 def mode_of(path: str) -> int:
@@ -50,13 +51,15 @@ def test_backup_then_restore_into_a_fresh_database_is_identical(kh, backup_dir, 
     add_ledger(kh)
     before_schema = kh.schema_dump()
     before_rows = kh.snapshot()
-    result = ok(backup(kh, backup_dir, format=fmt, purpose="pre-migration", run_id="run-1"))
+    # the manifest notes run and purpose; recording it as a recovery point is tested in test_recovery_points.py
+    result = ok(backup(kh, backup_dir, format=fmt, purpose="pre-migration", run_id=RUN_ID,
+                       record_recovery_point=False))
 
     manifest = manifest_of(result)
     assert manifest["verified"] is True and manifest["backup_id"] == result["backup_id"]
     assert manifest["format"] == fmt and manifest["scope"] == "full" and manifest["kind"] == "dump"
     assert manifest["ledger"]["last_applied_version"] == "003"
-    assert manifest["run_id"] == "run-1" and manifest["purpose"] == "pre-migration"
+    assert manifest["run_id"] == RUN_ID and manifest["purpose"] == "pre-migration"
     assert manifest["server"]["version"].startswith("15.")
     assert manifest["database"]["size_bytes"] > 0 and manifest["tools"]["pg_dump"].startswith("15.")
     assert manifest["options"]["compression"] == ("none" if fmt == "plain" else "gzip:1")

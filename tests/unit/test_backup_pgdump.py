@@ -228,5 +228,5 @@ def test_host_executor_runs_without_shell_and_umask_077(tmp_path):
         executor.start(["/nonexistent/pg_dump"], dict(os.environ))
     echoed = executor.run(["echo", "a;b $(x)"], dict(os.environ))
     assert echoed.stdout == "a;b $(x)\n"
-    with pytest.raises(ClientError, match="runner='compose' is not available"):
-        _pgdump.make_executor("compose")
+    with pytest.raises(ClientError, match="runner='docker' is not one of auto, host, compose"):
+        _pgdump.select_client({"runner": "docker"}, 150000, None)

@@ -1,0 +1,189 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A docker compose project on the managed host, driven through the compose CLI.
+
+Only argument lists, never a shell. The project is addressed by its directory (and,
+optionally, its compose files and project name), exactly as an operator would from a
+terminal, so what the collection does can be repeated by hand: every result carries
+the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+DEFAULT_COMMAND = ("docker", "compose")
+
+
+def compose_argument_spec() -> dict[str, Any]:
+    """The options that address the compose project (documented in the ``compose`` doc fragment)."""
+    return dict(
+        project_dir=dict(type="path"),
+        compose_files=dict(type="list", elements="path"),
+        project_name=dict(type="str"),
+        compose_command=dict(type="list", elements="str", default=list(DEFAULT_COMMAND)),
+        db_service=dict(type="str", default="db"),
+    )
+
+
+class ComposeError(Exception):
+    """A compose command failed, or the project is not what the caller expects."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+@dataclass
+class Finished:
+    argv: list[str]
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def parse_ps(text: str) -> list[dict[str, Any]]:
+    """``docker compose ps --format json``: a JSON array (compose < 2.21) or one object per line."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        rows = json.loads(text)
+    else:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [row for row in rows if isinstance(row, dict)]
+
+
+def service_state(rows: list[dict[str, Any]], service: str) -> dict[str, str]:
+    """State and health of ``service`` from parsed ps rows ('' when it has no container or no healthcheck)."""
+    for row in rows:
+        if row.get("Service") == service:
+            return {"state": str(row.get("State") or "").lower(), "health": str(row.get("Health") or "").lower()}
+    return {"state": "", "health": ""}
+
+
+def is_ready(state: dict[str, str]) -> bool:
+    """Running, and healthy when the service has a healthcheck."""
+    return state["state"] == "running" and state["health"] in ("", "healthy")
+
+
+def volume_mount(config: dict[str, Any], service: str, volume: str) -> dict[str, str]:
+    """Where the named ``volume`` is mounted in ``service`` and its engine-level name, from ``config --format json``.
+
+    Raises ComposeError naming what the project does have.
+    """
+    services = config.get("services") or {}
+    if service not in services:
+        raise ComposeError("The compose project has no service %r; its services are: %s."
+                           % (service, ", ".join(sorted(services)) or "none"))
+    mounts = services[service].get("volumes") or []
+    named = [m for m in mounts if isinstance(m, dict) and m.get("type") == "volume"]
+    for mount in named:
+        if mount.get("source") == volume:
+            declared = (config.get("volumes") or {}).get(volume) or {}
+            return {"volume": volume, "name": str(declared.get("name") or volume), "target": str(mount["target"])}
+    raise ComposeError("Service %r does not mount a named volume %r; its named volumes are: %s."
+                       % (service, volume, ", ".join(str(m.get("source")) for m in named) or "none"))
+
+
+class Project:
+    """One compose project: ``docker compose --project-directory DIR [-f FILE]... [-p NAME] ...``."""
+
+    def __init__(self, project_dir: str, command: list[str] | None = None, files: list[str] | None = None,
+                 project_name: str | None = None, env: dict[str, str] | None = None) -> None:
+        if not os.path.isdir(project_dir):
+            raise ComposeError("The compose project directory %s does not exist. Set project_dir to the directory "
+                               "holding the application's compose file." % project_dir)
+        self.project_dir = project_dir
+        self.command = list(command or DEFAULT_COMMAND)
+        self.files = list(files or [])
+        self.project_name = project_name
+        self.env = dict(env if env is not None else os.environ)
+        self.env["LC_ALL"] = "C"
+
+    def argv(self, *args: str) -> list[str]:
+        argv = self.command + ["--project-directory", self.project_dir]
+        for name in self.files:
+            argv += ["--file", name]
+        if self.project_name:
+            argv += ["--project-name", self.project_name]
+        return argv + list(args)
+
+    def run(self, *args: str, timeout: float = 300, stdout: IO[bytes] | None = None,
+            stdin: IO[bytes] | None = None, check: bool = True) -> Finished:
+        """Run a compose command; its stdout goes to ``stdout`` when given (binary streams), else is returned."""
+        argv = self.argv(*args)
+        err = tempfile.TemporaryFile()
+        out = stdout if stdout is not None else tempfile.TemporaryFile()
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(argv, cwd=self.project_dir, env=self.env, stdout=out, stderr=err,
+                                    stdin=stdin if stdin is not None else subprocess.DEVNULL, close_fds=True)
+        except OSError as exc:
+            err.close()
+            raise ComposeError("Cannot run %s: %s. Install the docker CLI with its compose plugin, or set "
+                               "compose_command." % (" ".join(self.command), exc.strerror or exc)) from None
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise ComposeError("`%s` did not finish within %s seconds and was stopped."
+                               % (" ".join(argv), timeout)) from None
+        seconds = time.monotonic() - started
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+        err.close()
+        text = ""
+        if stdout is None:
+            out.seek(0)
+            text = out.read().decode("utf-8", "replace")
+            out.close()
+        done = Finished(argv, rc, text, stderr, seconds)
+        if check and rc != 0:
+            raise ComposeError("`%s` failed (exit %d): %s" % (" ".join(argv), rc, stderr.strip()[-1500:]),
+                               {"cmd": argv, "rc": rc})
+        return done
+
+    def config(self) -> dict[str, Any]:
+        text = self.run("config", "--format", "json", timeout=60).stdout
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ComposeError("`docker compose config --format json` in %s did not print JSON; a compose v2 CLI "
+                               "is needed." % self.project_dir) from None
+
+    def state(self, service: str) -> dict[str, str]:
+        return service_state(parse_ps(self.run("ps", "--all", "--format", "json", timeout=60).stdout), service)
+
+    def stop(self, services: list[str], timeout: int = 30) -> float:
+        return self.run("stop", "--timeout", str(timeout), *services, timeout=timeout + 60).seconds
+
+    def start(self, services: list[str]) -> float:
+        return self.run("start", *services, timeout=120).seconds
+
+    def wait_ready(self, service: str, timeout: float) -> float:
+        """Seconds until ``service`` is running (and healthy, when it has a healthcheck); ComposeError after timeout."""
+        started = time.monotonic()
+        state = {"state": "", "health": ""}
+        while time.monotonic() - started < timeout:
+            state = self.state(service)
+            if is_ready(state):
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise ComposeError("Service %s was not ready within %d s (state %r, health %r). Look at `%s` and start it "
+                           "with `%s`." % (service, timeout, state["state"], state["health"],
+                                           " ".join(self.argv("logs", "--tail", "50", service)),
+                                           " ".join(self.argv("start", service))))
