@@ -685,34 +685,9 @@ class BackupRun:
             else:
                 remove_path(path)
 
-    def _dump_and_verify(self, cur: Any, client: _pgdump.Client, creds: _pgdump.Credentials, argv: list[str],
-                         tables: list[TableInfo], partial: str, final: str, backup_id: str,
-                         now: datetime.datetime, database: dict[str, Any], ledger: dict[str, Any], compression: str,
-                         jobs: int, snapshot: str, started: float) -> dict[str, Any]:
-        # pg_dump runs on our exported snapshot while the same snapshot counts the rows.
-        try:
-            running = client.executor.start(argv, creds.env)
-        except _pgdump.ClientError as exc:
-            raise BackupError(str(exc)) from None
-        try:
-            counts = count_rows(cur, tables) if self.scope != "schema-only" else {}
-        except psycopg2.Error as exc:
-            running.stop()
-            raise BackupError("Counting the rows of %s in the backup's snapshot failed: %s. The dump was stopped "
-                              "and removed." % (database["name"], first_line(exc))) from None
-        except BaseException:
-            running.stop()
-            raise
-        result = running.wait()
-        dump_seconds = result.seconds
-        try:
-            warnings = _pgdump.check(result, "pg_dump of %s" % database["name"], creds)
-        except _pgdump.ClientError as exc:
-            raise BackupError("%s The partial archive was removed; no backup was recorded." % exc,
-                              exc.details) from None
-        cur.execute("ROLLBACK")  # the snapshot is no longer needed
-
-        verify_started = time.monotonic()
+    def _verify_archive(self, client: _pgdump.Client, creds: _pgdump.Credentials, tables: list[TableInfo],
+                        partial: str) -> tuple[list[Any], list[tuple[str, str, str]], dict[str, Any]]:
+        """The archive's entries against the catalog, its checksum; made private. Raises BackupError."""
         plain_scan = scan_plain(partial) if self.fmt == "plain" else None
         if plain_scan is not None and not plain_scan["complete"]:
             raise BackupError("The plain dump %s does not end with pg_dump's completion line: it is truncated."
@@ -727,9 +702,45 @@ class BackupRun:
                                 "pg_restore reading every entry of %s" % partial)
         make_private(partial)
         if plain_scan is not None:
-            digest: dict[str, Any] = {"sha256": plain_scan["sha256"], "size_bytes": plain_scan["size_bytes"]}
-        else:
-            digest = archive_digest(partial)
+            return entries, expected, {"sha256": plain_scan["sha256"], "size_bytes": plain_scan["size_bytes"]}
+        return entries, expected, archive_digest(partial)
+
+    def _dump_and_verify(self, cur: Any, client: _pgdump.Client, creds: _pgdump.Credentials, argv: list[str],
+                         tables: list[TableInfo], partial: str, final: str, backup_id: str,
+                         now: datetime.datetime, database: dict[str, Any], ledger: dict[str, Any], compression: str,
+                         jobs: int, snapshot: str, started: float) -> dict[str, Any]:
+        # pg_dump runs on our exported snapshot. This transaction holds ACCESS SHARE on the tables, as pg_dump
+        # does, until the rows are counted in the same snapshot: nothing can TRUNCATE (not MVCC-safe) or drop
+        # them in between. The counts run after the dump, on the server, while this process verifies the
+        # archive: on a small machine a count beside pg_dump only slows pg_dump down.
+        if tables:
+            cur.execute(pgsql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(
+                pgsql.SQL(", ").join(pgsql.SQL("ONLY {}").format(t.ident()) for t in tables)))
+        try:
+            running = client.executor.start(argv, creds.env)
+        except _pgdump.ClientError as exc:
+            raise BackupError(str(exc)) from None
+        result = running.wait()
+        dump_seconds = result.seconds
+        try:
+            warnings = _pgdump.check(result, "pg_dump of %s" % database["name"], creds)
+        except _pgdump.ClientError as exc:
+            raise BackupError("%s The partial archive was removed; no backup was recorded." % exc,
+                              exc.details) from None
+
+        verify_started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            verifying = pool.submit(self._verify_archive, client, creds, tables, partial)
+            count_started = time.monotonic()
+            try:
+                counts = count_rows(cur, tables) if self.scope != "schema-only" else {}
+            except psycopg2.Error as exc:
+                verifying.exception()  # let the verification end before the archive is removed
+                raise BackupError("Counting the rows of %s in the backup's snapshot failed: %s. No backup was "
+                                  "recorded." % (database["name"], first_line(exc))) from None
+            count_seconds = time.monotonic() - count_started
+            entries, expected, digest = verifying.result()
+        cur.execute("ROLLBACK")  # the snapshot and the locks are no longer needed
         os.replace(partial, final)
         verify_seconds = time.monotonic() - verify_started
 
@@ -762,7 +773,8 @@ class BackupRun:
             "run_id": self.p.get("run_id"),
             "purpose": self.p.get("purpose"),
             "executed": who(),
-            "durations_ms": {"dump": int(dump_seconds * 1000), "verify": int(verify_seconds * 1000)},
+            "durations_ms": {"dump": int(dump_seconds * 1000), "verify": int(verify_seconds * 1000),
+                             "row_counts": int(count_seconds * 1000)},
         }
         manifest["options"]["cmd"] = [a.replace(partial, final) for a in client.executor.describe(argv)]
         path = manifest_path(self.backup_dir, backup_id)

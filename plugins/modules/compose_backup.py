@@ -121,6 +121,9 @@ seealso:
   - module: knowledgehub.migration.pg_backup
   - module: community.docker.docker_compose_v2
 notes:
+  - The module starts the stopped services again on every failure it can see. If its own process is killed while
+    the database is stopped (C(kill -9), a lost host), start them by hand with C(docker compose start db api) in
+    O(project_dir).
   - To restore a volume archive, stop the service, empty the volume and extract the archive into it with C(tar
     --numeric-owner -xf) in a one-off container of the service, then start it.
 '''

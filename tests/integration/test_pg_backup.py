@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import subprocess
+import threading
 import time
 
 import pytest
@@ -26,6 +27,7 @@ from conftest_backup import (  # noqa: E402  pylint: disable=wrong-import-positi
     nothing_recorded,
     ok,
     restore,
+    app_connection,
     start_module,
     superuser_connection,
 )
@@ -285,3 +287,63 @@ def test_compression_choices(kh, backup_dir):
     result = ok(backup(kh, backup_dir, compression="none", verify="full"))
     assert result["compression"] == "none" and "--compress=0" in result["cmd"]
     assert result["manifest_data"]["verification"]["depth"] == "full"
+
+
+def test_counts_match_the_archive_while_the_application_writes(kh, backup_dir, createdb, cluster):
+    """The rows are counted in the dump's snapshot after pg_dump, under ACCESS SHARE locks the module holds from
+    before pg_dump starts: with writers inserting and a TRUNCATE queued during the backup, the manifest's counts
+    are the archive's counts."""
+    stop = threading.Event()
+    inserted = []
+
+    def writer() -> None:
+        conn = app_connection(kh, "kh-test-writer")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            while not stop.is_set():
+                cur.execute("INSERT INTO documents (source_id, title) SELECT source_id, 'written during the "
+                            "backup' FROM documents LIMIT 1 RETURNING id")
+                inserted.append(cur.fetchone()[0])
+        conn.close()
+
+    # pg_dump is held while it reads sequences (an uncommitted rename), after it has locked the tables.
+    blocker = superuser_connection(cluster, kh.name)
+    blocker.cursor().execute("ALTER SEQUENCE sources_id_seq RENAME TO kh_test_blocked_seq")
+    observer = superuser_connection(cluster, kh.name)
+    observer.autocommit = True
+    thread = threading.Thread(target=writer)
+    thread.start()
+    truncate = app_connection(kh, "kh-test-truncate")
+    holders = 0
+    try:
+        proc = start_module("pg_backup", dict(kh.params, backup_dir=backup_dir))
+        deadline = time.monotonic() + 30
+        with observer.cursor() as cur:
+            while holders < 2 and time.monotonic() < deadline:
+                cur.execute("SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                            "WHERE a.application_name = 'knowledgehub.migration pg_backup' AND l.granted "
+                            "AND l.mode = 'AccessShareLock' AND l.relation = 'ai_memories'::regclass")
+                holders = cur.fetchone()[0]
+                time.sleep(0.01)
+        with truncate.cursor() as cur:  # queues behind the backup's locks, then empties the table
+            cur.execute("SET lock_timeout = '60s'")
+            blocker.rollback()
+            cur.execute("TRUNCATE ai_memories")
+        truncate.commit()
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        stop.set()
+        thread.join()
+        for conn in (truncate, blocker, observer):
+            conn.close()
+    assert holders == 2, "the module's session did not hold ai_memories beside pg_dump"
+    result = ok(dict(json.loads(stdout), _rc=proc.returncode, _stderr=stderr))
+    assert len(inserted) > 10, "the writer did not run during the backup"
+    counts = manifest_of(result)["row_counts"]
+    assert counts["public.ai_memories"] > 0  # counted before the TRUNCATE could run
+    restored = ok(restore(kh, manifest=result["manifest"], mode="new_database", target_db=kh.name + "_during"))
+    assert restored["row_counts_checked"] is True
+    copy = type(kh)(cluster, kh.name + "_during")
+    assert int(copy.sql("SELECT count(*) FROM documents")) == counts["public.documents"]
+    assert int(copy.sql("SELECT count(*) FROM ai_memories")) == counts["public.ai_memories"]
+    assert kh.sql("SELECT count(*) FROM ai_memories") == "0"
