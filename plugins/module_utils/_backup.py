@@ -6,10 +6,11 @@
 Order of a backup: connect -> choose a pg_dump at least as new as the server ->
 resolve the tables asked for (a missing one fails here) -> open a REPEATABLE READ
 transaction and export its snapshot -> estimate the size and check free space
-(fail early, with the numbers) -> run pg_dump on that same snapshot while the
-exact row counts are taken in it -> check pg_dump's exit code and stderr ->
-verify the archive (its table of contents against the catalog, sha256, size) ->
-move it to its final name -> write the manifest (0600, atomically) -> retention.
+(fail early, with the numbers) -> lock the tables ACCESS SHARE -> run pg_dump on
+that same snapshot -> check pg_dump's exit code and stderr -> take the exact row
+counts in the snapshot while verifying the archive (its table of contents against
+the catalog, sha256, size) -> move it to its final name -> write the manifest
+(0600, atomically) -> retention.
 
 A backup without a manifest saying ``verified: true`` is not a backup: nothing
 that fails on the way leaves one, and retention only counts those.

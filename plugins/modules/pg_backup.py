@@ -19,7 +19,9 @@ description:
     Then a manifest (JSON, beside the archive) records the server version, database size, the exact row count of
     each table, the migration ledger's last applied version, the checksums, format, scope, options and tool versions.
   - The row counts and the dump come from the same snapshot. The module exports the snapshot of a REPEATABLE READ
-    transaction (C(pg_export_snapshot)), runs C(pg_dump --snapshot) on it and counts the rows in that transaction.
+    transaction (C(pg_export_snapshot)), takes ACCESS SHARE locks on the tables in it, runs C(pg_dump --snapshot) on
+    it, and counts the rows in that transaction once pg_dump is done, while it verifies the archive. The locks keep
+    a C(TRUNCATE), which is not MVCC-safe, from emptying a table between the dump and its count.
   - Free space is checked before dumping. The archive size is estimated from the size of the table data in scope and
     the compression. When the space is short, the module fails at once with the numbers.
   - Files are created mode 0600 and directories 0700. The password reaches pg_dump through a temporary passfile,
@@ -208,7 +210,8 @@ seealso:
     description: The PostgreSQL documentation of pg_dump.
     link: https://www.postgresql.org/docs/current/app-pgdump.html
 notes:
-  - The row counts take one sequential scan of each table, run while pg_dump runs.
+  - The row counts take one sequential scan of each table, after pg_dump (beside it, on a small machine, they would
+    slow pg_dump down by as much).
   - A directory archive's sha256 is computed over the sorted list of its files' sha256 sums, which the manifest
     also holds.
 '''
