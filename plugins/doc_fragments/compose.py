@@ -35,3 +35,22 @@ options:
     type: str
     default: db
 '''
+
+    # Where the PostgreSQL client programs run (pg_backup, pg_restore): add as knowledgehub.migration.compose.runner.
+    RUNNER = r'''
+options:
+  runner:
+    description:
+      - Where the PostgreSQL client programs (pg_dump, pg_restore, psql) run.
+      - V(host) runs the host's client programs. V(compose) runs the ones inside the O(db_service) container of the
+        compose project in O(project_dir) (C(docker compose exec -T)), which reach the server through the container's
+        own socket and port. There, archives travel through stdin and stdout, so the directory format and parallel
+        restore jobs are not available, and the password is passed with C(-e PGPASSWORD), by name only, from the
+        docker CLI's environment.
+      - V(auto) uses the host's client when its major version is at least the server's, and otherwise, when
+        O(project_dir) is set, the db service's own client. When neither is recent enough, the module fails naming
+        the versions found.
+    type: str
+    choices: [ auto, host, compose ]
+    default: auto
+'''

@@ -29,7 +29,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils import _pgdump
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (
@@ -274,23 +274,27 @@ def space_verdict(path: str, estimated: int) -> dict[str, Any]:
 _BLOCK = 8 * 1024 * 1024
 
 
-def sha256_file(path: str) -> tuple[str, int]:
-    """sha256 and size of a file; the next block is read while the previous one is hashed (hashlib releases
-    the GIL), which halves the time on a large archive."""
-    digest = hashlib.sha256()
-    size = 0
+def hashed_blocks(path: str, digest: Any) -> Iterator[bytes]:
+    """The blocks of a file, in order, each fed to ``digest`` in a second thread (hashlib releases the GIL)
+    while the next one is read and the caller looks at this one; ``digest`` is complete once they are all out."""
     hashing: Any = None
     with open(path, "rb") as handle, ThreadPoolExecutor(max_workers=1) as pool:
         while True:
             block = handle.read(_BLOCK)
             if not block:
                 break
-            size += len(block)
             if hashing is not None:
-                hashing.result()
+                hashing.result()  # blocks are hashed in order
             hashing = pool.submit(digest.update, block)
+            yield block
         if hashing is not None:
             hashing.result()
+
+
+def sha256_file(path: str) -> tuple[str, int]:
+    """sha256 and size of a file; reading overlaps hashing, which halves the time on a large archive."""
+    digest = hashlib.sha256()
+    size = sum(len(block) for block in hashed_blocks(path, digest))
     return digest.hexdigest(), size
 
 
@@ -331,24 +335,14 @@ def scan_plain(path: str) -> dict[str, Any]:
     entries: list[tuple[str, str, str]] = []
     previous = b"\n"  # the file starts as if after a newline
     tail = b""
-    hashing: Any = None
-    with open(path, "rb") as handle, ThreadPoolExecutor(max_workers=1) as pool:
-        while True:
-            block = handle.read(_BLOCK)
-            if not block:
-                break
-            size += len(block)
-            if hashing is not None:
-                hashing.result()  # blocks are hashed in order
-            hashing = pool.submit(digest.update, block)
-            edge = previous[-_HEADER_MAX:]
-            window = edge + block[:_HEADER_MAX]
-            _headers(window, 0, len(edge) + 3, len(edge), entries)  # headers across the boundary
-            _headers(block, 0, len(block), 0, entries)  # headers inside the block
-            previous = _last(previous, block, _HEADER_MAX)
-            tail = _last(tail, block, 4096)
-        if hashing is not None:
-            hashing.result()
+    for block in hashed_blocks(path, digest):
+        size += len(block)
+        edge = previous[-_HEADER_MAX:]
+        window = edge + block[:_HEADER_MAX]
+        _headers(window, 0, len(edge) + 3, len(edge), entries)  # headers across the boundary
+        _headers(block, 0, len(block), 0, entries)  # headers inside the block
+        previous = _last(previous, block, _HEADER_MAX)
+        tail = _last(tail, block, 4096)
     return {"sha256": digest.hexdigest(), "size_bytes": size, "entries": entries,
             "complete": _PLAIN_COMPLETE in tail}
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import tempfile
 import time
-from dataclasses import dataclass
 from typing import IO, Any
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError, CommandResult, spawn
 
 DEFAULT_COMMAND = ("docker", "compose")
 
@@ -39,15 +38,6 @@ class ComposeError(Exception):
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.details = details or {}
-
-
-@dataclass
-class Finished:
-    argv: list[str]
-    rc: int
-    stdout: str
-    stderr: str
-    seconds: float
 
 
 def parse_ps(text: str) -> list[dict[str, Any]]:
@@ -118,43 +108,23 @@ class Project:
         return argv + list(args)
 
     def run(self, *args: str, timeout: float = 300, stdout: IO[bytes] | None = None,
-            stdin: IO[bytes] | None = None, check: bool = True) -> Finished:
-        """Run a compose command; its stdout goes to ``stdout`` when given (binary streams), else is returned."""
+            stdin: IO[bytes] | None = None, check: bool = True) -> CommandResult:
+        """Run a compose command. Its stdout goes to ``stdout`` when given (a binary file, which is flushed,
+        fsynced and closed), else it is returned as text."""
         argv = self.argv(*args)
-        err = tempfile.TemporaryFile()
-        out = stdout if stdout is not None else tempfile.TemporaryFile()
-        started = time.monotonic()
         try:
-            proc = subprocess.Popen(argv, cwd=self.project_dir, env=self.env, stdout=out, stderr=err,
-                                    stdin=stdin if stdin is not None else subprocess.DEVNULL, close_fds=True)
-        except OSError as exc:
-            err.close()
-            raise ComposeError("Cannot run %s: %s. Install the docker CLI with its compose plugin, or set "
-                               "compose_command." % (" ".join(self.command), exc.strerror or exc)) from None
+            running = spawn(argv, self.env, stdin=stdin, stdout=stdout, cwd=self.project_dir, umask=-1,
+                            hint=" Install the docker CLI with its compose plugin, or set compose_command.")
+        except ClientError as exc:
+            raise ComposeError(str(exc)) from None
         try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            done = running.wait(timeout)
+        except ClientError:
             raise ComposeError("`%s` did not finish within %s seconds and was stopped."
                                % (" ".join(argv), timeout)) from None
-        seconds = time.monotonic() - started
-        err.seek(0)
-        stderr = err.read().decode("utf-8", "replace")
-        err.close()
-        text = ""
-        if stdout is None:
-            out.seek(0)
-            text = out.read().decode("utf-8", "replace")
-            out.close()
-        done = Finished(argv, rc, text, stderr, seconds)
-        if check and rc != 0:
-            raise ComposeError("`%s` failed (exit %d): %s" % (" ".join(argv), rc, stderr.strip()[-1500:]),
-                               {"cmd": argv, "rc": rc})
+        if check and done.rc != 0:
+            raise ComposeError("`%s` failed (exit %d): %s" % (" ".join(argv), done.rc, done.stderr.strip()[-1500:]),
+                               {"cmd": argv, "rc": done.rc})
         return done
 
     def config(self) -> dict[str, Any]:

@@ -347,13 +347,10 @@ class FilesBackup:
                 raise BackupError("Service %s is still running after `docker compose stop`; the volume was not "
                                   "archived." % service)
             tar_started = time.monotonic()
-            fd = os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                done = project.run("run", "--rm", "--no-deps", "-T", "--entrypoint", "tar", service,
-                                   "--numeric-owner", "-C", target, "-cf", "-", ".",
-                                   timeout=int(self.p.get("archive_timeout") or 3600), stdout=out, check=False)
-                out.flush()
-                os.fsync(out.fileno())
+            out = os.fdopen(os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+            done = project.run("run", "--rm", "--no-deps", "-T", "--entrypoint", "tar", service,
+                               "--numeric-owner", "-C", target, "-cf", "-", ".",
+                               timeout=int(self.p.get("archive_timeout") or 3600), stdout=out, check=False)
             timing["archive"] = int((time.monotonic() - tar_started) * 1000)
             if done.rc != 0:
                 raise BackupError("tar of the volume at %s in service %s failed (exit %d): %s. No backup was "

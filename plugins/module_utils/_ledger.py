@@ -61,8 +61,8 @@ class LockTimeout(Exception):
     """Another run holds the migration lock."""
 
 
-class Ledger:
-    """Ledger rows and the run lock, through one autocommit (control) connection."""
+class _Table:
+    """One of this tool's tables, through an autocommit connection; its advisory lock key derives from its name."""
 
     def __init__(self, conn: Any, schema: str, table: str) -> None:
         self.conn = conn
@@ -79,6 +79,10 @@ class Ledger:
         with self.conn.cursor() as cur:
             cur.execute(query, args)
             return cur.fetchall() if cur.description else []
+
+
+class Ledger(_Table):
+    """Ledger rows and the run lock, through one autocommit (control) connection."""
 
     # -- lock ---------------------------------------------------------------
 
@@ -341,24 +345,11 @@ def recovery_point_row(backup: dict[str, Any], run_id: str, purpose: str | None)
     }
 
 
-class RecoveryPoints:
+class RecoveryPoints(_Table):
     """The recovery-point table beside the ledger, through an autocommit connection."""
 
     def __init__(self, conn: Any, schema: str, ledger_table: str) -> None:
-        self.conn = conn
-        self.schema = schema
-        self.table = recovery_point_table(ledger_table)
-        self.ident = pgsql.Identifier(schema, self.table)
-        self.lock_key = zlib.crc32(("%s.%s" % (schema, self.table)).encode("utf-8")) & 0x7FFFFFFF
-
-    @property
-    def qualified_name(self) -> str:
-        return "%s.%s" % (self.schema, self.table)
-
-    def _query(self, query: Any, args: Any = None) -> list[tuple]:
-        with self.conn.cursor() as cur:
-            cur.execute(query, args)
-            return cur.fetchall() if cur.description else []
+        super().__init__(conn, schema, recovery_point_table(ledger_table))
 
     def exists(self) -> bool:
         return bool(self._query("SELECT to_regclass(%s) IS NOT NULL", (self.ident.as_string(self.conn),))[0][0])

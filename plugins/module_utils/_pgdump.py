@@ -191,23 +191,32 @@ class Executor:
         raise NotImplementedError
 
 
+def spawn(argv: list[str], env: dict[str, str], stdin: Any = None, stdout: Any = None, cwd: str | None = None,
+          umask: int = 0o077, hint: str = "") -> Running:
+    """Start ``argv`` without a shell. stdin is closed unless a file is given. stdout goes to ``stdout`` (a binary
+    file, then flushed, fsynced and closed when the command is collected, never read back) or to a private
+    temporary file that is returned as text; stderr always to one. ClientError (ending with ``hint``) when the
+    program cannot be started."""
+    err = tempfile.TemporaryFile()
+    out = stdout if stdout is not None else tempfile.TemporaryFile()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL, stdout=out,
+                                stderr=err, env=env, cwd=cwd, close_fds=True, umask=umask)
+    except OSError as exc:
+        out.close()
+        err.close()
+        raise ClientError("Cannot run %s: %s.%s" % (argv[0], exc.strerror or exc, hint)) from None
+    return Running(argv, proc, out, err, started, capture_out=stdout is None)
+
+
 class HostExecutor(Executor):
     """Runs the programs on the managed host: no shell, umask 077, stdin closed."""
 
     name = "host"
 
     def start(self, argv: list[str], env: dict[str, str]) -> Running:
-        out = tempfile.TemporaryFile()
-        err = tempfile.TemporaryFile()
-        started = time.monotonic()
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                    close_fds=True, umask=0o077)
-        except OSError as exc:
-            out.close()
-            err.close()
-            raise ClientError("Cannot run %s: %s." % (argv[0], exc.strerror or exc)) from None
-        return Running(argv, proc, out, err, started)
+        return spawn(argv, env)
 
     def is_executable(self, path: str) -> bool:
         return os.path.isfile(path) and os.access(path, os.X_OK)
@@ -302,27 +311,17 @@ class ComposeExecutor(Executor):
 
     def start(self, argv: list[str], env: dict[str, str]) -> Running:
         inner, stdin_path, stdout_path = container_command(argv)
-        full = self.exec_argv(inner, env)
-        err = tempfile.TemporaryFile()
+        out = None
         if stdout_path:
-            fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            out = os.fdopen(fd, "wb")
-        else:
-            out = tempfile.TemporaryFile()
+            out = os.fdopen(os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         stdin = open(stdin_path, "rb") if stdin_path else None
-        started = time.monotonic()
         try:
-            proc = subprocess.Popen(full, stdin=stdin if stdin else subprocess.DEVNULL, stdout=out, stderr=err,
-                                    env=self._env(env), cwd=self.project.project_dir, close_fds=True, umask=0o077)
-        except OSError as exc:
-            out.close()
-            err.close()
-            raise ClientError("Cannot run %s: %s. Install the docker CLI with its compose plugin on the host."
-                              % (full[0], exc.strerror or exc)) from None
+            return spawn(self.exec_argv(inner, env), self._env(env), stdin=stdin, stdout=out,
+                         cwd=self.project.project_dir,
+                         hint=" Install the docker CLI with its compose plugin on the host.")
         finally:
             if stdin:
                 stdin.close()
-        return Running(full, proc, out, err, started, capture_out=stdout_path is None)
 
     def is_executable(self, path: str) -> bool:
         if path not in self._executable:

@@ -41,6 +41,7 @@ author:
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
   - knowledgehub.migration.compose
+  - knowledgehub.migration.compose.runner
 attributes:
   check_mode:
     support: full
@@ -134,20 +135,6 @@ options:
       - By default the oldest client found in C(/usr/lib/postgresql/*/bin), C(/usr/pgsql-*/bin) or on the PATH whose
         major version is at least the server's. Older ones are refused, naming both versions.
     type: path
-  runner:
-    description:
-      - Where pg_dump (and pg_restore, psql) run.
-      - V(host) runs the host's client programs. V(compose) runs the ones inside the O(db_service) container of the
-        compose project in O(project_dir) (C(docker compose exec -T)), which reach the server through the container's
-        own socket and port. There, archives travel through stdin and stdout, so the directory format and parallel
-        restore jobs are not available, and the password is passed with C(-e PGPASSWORD), by name only, from the
-        docker CLI's environment.
-      - V(auto) uses the host's client when its major version is at least the server's, and otherwise, when
-        O(project_dir) is set, the db service's own client. When neither is recent enough, the module fails naming
-        the versions found.
-    type: str
-    choices: [ auto, host, compose ]
-    default: auto
   ledger_table:
     description:
       - The migration ledger table whose last applied version is recorded in the manifest.

@@ -36,6 +36,7 @@ author:
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
   - knowledgehub.migration.compose
+  - knowledgehub.migration.compose.runner
 attributes:
   check_mode:
     support: full
@@ -162,20 +163,6 @@ options:
       - Directory of the C(pg_restore) and C(psql) to use. Its major version must be at least the server's and the
         backup's pg_dump's. By default it is found as M(knowledgehub.migration.pg_backup) finds it.
     type: path
-  runner:
-    description:
-      - Where pg_restore (and pg_restore, psql) run.
-      - V(host) runs the host's client programs. V(compose) runs the ones inside the O(db_service) container of the
-        compose project in O(project_dir) (C(docker compose exec -T)), which reach the server through the container's
-        own socket and port. There, archives travel through stdin and stdout, so the directory format and parallel
-        restore jobs are not available, and the password is passed with C(-e PGPASSWORD), by name only, from the
-        docker CLI's environment.
-      - V(auto) uses the host's client when its major version is at least the server's, and otherwise, when
-        O(project_dir) is set, the db service's own client. When neither is recent enough, the module fails naming
-        the versions found.
-    type: str
-    choices: [ auto, host, compose ]
-    default: auto
 seealso:
   - module: knowledgehub.migration.pg_backup
 notes:
