@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one way a module of this collection starts and ends.
+
+A module is: its argument spec, a job built from the options, and ``execute``::
+
+    module = new_module(argument_spec)
+    execute(module, SomeJob(module.params), what="the backup of %s" % module.params["login_db"])
+
+A job computes what it would do as data (``plan``), and carries the plan out
+(``apply``). ``execute`` holds the one check-mode guard: in check mode the plan is
+the result and nothing is applied. Every failure ends here too: a ``Failure``
+becomes ``fail_json`` with its message and details, a PostgreSQL or file system
+error becomes a sentence naming what was being done, and a job's warnings go to
+``module.warn``. No traceback reaches the operator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
+    HAS_PSYCOPG2,
+    PSYCOPG2_IMPORT_ERROR,
+    psycopg2,
+)
+
+
+class Job:
+    """What a module does: ``plan`` (read-only, returns the result check mode gives) then ``apply``."""
+
+    def plan(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what ``plan`` opened (connections); called whatever happened."""
+
+
+def new_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
+    """An AnsibleModule with check mode, failing cleanly when psycopg2 is missing."""
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **kwargs)
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+    return module
+
+
+def execute(module: AnsibleModule, job: Job, what: str) -> None:
+    """Plan, apply unless in check mode, and end the module (exit_json or fail_json). Never returns."""
+    try:
+        try:
+            result = job.plan()
+            if not module.check_mode:
+                result = job.apply(result)
+        finally:
+            job.close()
+    except Failure as exc:
+        fail(module, exc)
+    except psycopg2.Error as exc:
+        module.fail_json(msg="PostgreSQL error during %s: %s" % (what, first_line(exc)))
+    except OSError as exc:
+        module.fail_json(msg="File system error during %s: %s" % (what, exc))
+    finish(module, result)
+
+
+def fail(module: AnsibleModule, exc: Failure) -> None:
+    """fail_json with the failure's message and details (and the warnings gathered before it)."""
+    details = dict(exc.details)
+    for warning in details.pop("warnings", None) or []:
+        module.warn(warning)
+    details.pop("msg", None)
+    module.fail_json(msg=exc.message, **details)
+
+
+def finish(module: AnsibleModule, result: dict[str, Any]) -> None:
+    """exit_json with the result; its ``warnings`` go to module.warn."""
+    result = dict(result)
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
+    module.exit_json(**result)
