@@ -1,0 +1,43 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ansible and ansible-playbook as an operator runs them, and what their output says."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from support.paths import REPO
+
+MIGRATE_PLAYBOOK = os.path.join("playbooks", "migrate.yml")
+
+
+def ansible(tool: str, inventory: str | os.PathLike, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``ansible`` / ``ansible-playbook`` of this interpreter's venv against ``inventory``, from the repository
+    (its ansible.cfg), without colours."""
+    command = [os.path.join(os.path.dirname(sys.executable), tool), "-i", str(inventory), *args]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout, check=False)
+
+
+def ansible_playbook(inventory: str | os.PathLike, playbook: str, *args: str) -> subprocess.CompletedProcess:
+    """``ansible-playbook -i inventory playbook ARGS`` (a path relative to the repository, or absolute)."""
+    return ansible("ansible-playbook", inventory, playbook, *args)
+
+
+def recap(output: str, host: str = "kh-staging") -> dict[str, int]:
+    """The PLAY RECAP counters of ``host``: ok, changed, failed ..."""
+    match = re.search(r"^%s\s*:\s*(.*)$" % re.escape(host), output, re.MULTILINE)
+    assert match, "no PLAY RECAP line for %s in:\n%s" % (host, output[-3000:])
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def task_outcome(output: str, task: str) -> str:
+    """The first word of the result line under a task's header: ok, changed, skipping, fatal."""
+    match = re.search(r"TASK \[[^\]]*: %s\][^\n]*\n(?:.*\n)*?(ok|changed|skipping|fatal):" % re.escape(task), output)
+    assert match, "task %r not in output" % task
+    return match.group(1)
