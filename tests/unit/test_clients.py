@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_pgdump: versions, the client choice, argument lists, the password's path, error detection."""
+"""The PostgreSQL client programs: their versions, which one is chosen, where they run (on the host, or inside
+the compose db service: how host command lines become commands there; the real runs are in
+tests/integration/test_pg_backup_compose.py)."""
 
 from __future__ import annotations
 
@@ -11,21 +13,8 @@ import stat
 import pytest
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils import _pgdump
-from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError
-
-PARAMS = dict(login_user="knowledgehub", login_password="s3cr:et\\pw'", login_host="127.0.0.1", login_port=5433,
-              login_db="knowledgehub", login_unix_socket="", ssl_mode="prefer", connect_timeout=10, connect_params={},
-              ca_cert=None, ssl_cert=None, ssl_key=None)
-
-
-def fake_client(major: int, bin_dir: str = "/opt/pg/bin") -> _pgdump.Client:
-    num = _pgdump.version_num(major, 2)
-    return _pgdump.Client(bin_dir, num, "%d.2" % major, _AllExecutable())
-
-
-class _AllExecutable(_pgdump.HostExecutor):
-    def is_executable(self, path: str) -> bool:
-        return True
+from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import Project
+from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError, container_command
 
 
 def fake_bin(tmp_path, name: str, version: str) -> str:
@@ -100,121 +89,6 @@ def test_other_programs_of_the_bin_dir_must_not_be_older(tmp_path):
         client.check_program("pg_restore", dict(os.environ))
 
 
-@pytest.mark.parametrize("fmt, major, given, args, name", [
-    ("custom", 15, "auto", ["--compress=1"], "gzip:1"),
-    ("directory", 15, "auto", ["--compress=1"], "gzip:1"),
-    ("custom", 16, "auto", ["--compress=lz4"], "lz4"),
-    ("custom", 15, "none", ["--compress=0"], "none"),
-    ("custom", 15, "0", ["--compress=0"], "none"),
-    ("custom", 15, "6", ["--compress=6"], "gzip:6"),
-    ("custom", 15, "gzip", ["--compress=1"], "gzip:1"),
-    ("custom", 17, "zstd:3", ["--compress=zstd:3"], "zstd:3"),
-    ("custom", 17, "gzip:0", ["--compress=none"], "none"),
-    ("plain", 15, "auto", [], "none"),
-])
-def test_compression(fmt, major, given, args, name):
-    assert _pgdump.compression_args(fake_client(major), fmt, given) == (args, name)
-
-
-def test_compression_refusals():
-    with pytest.raises(ClientError, match="needs pg_dump 16 or newer; the chosen pg_dump is 15.2"):
-        _pgdump.compression_args(fake_client(15), "custom", "lz4")
-    with pytest.raises(ClientError, match="uncompressed"):
-        _pgdump.compression_args(fake_client(15), "plain", "gzip:1")
-    with pytest.raises(ClientError, match="is not one of"):
-        _pgdump.compression_args(fake_client(15), "custom", "brotli")
-
-
-def test_conninfo_quotes_values_and_never_holds_the_password():
-    params = dict(PARAMS, login_db="it's", connect_params={"password": "other", "target_session_attrs": "any"})
-    dsn = _pgdump.conninfo(params, application="x y")
-    assert "dbname='it\\'s'" in dsn and "application_name='x y'" in dsn and "target_session_attrs='any'" in dsn
-    assert "s3cr" not in dsn and "other" not in dsn and "password" not in dsn
-    assert "host='/run/pg'" in _pgdump.conninfo(dict(PARAMS, login_unix_socket="/run/pg"))
-
-
-def test_dump_argv_exact_tables_and_no_password():
-    client = fake_client(15)
-    argv = _pgdump.dump_argv(client, _pgdump.conninfo(PARAMS), "/b/x.dump", "directory", "data-only",
-                             [("public", "chunks"), ('we"ird', "a.b*")], ["--compress=1"], jobs=3,
-                             snapshot="00000003-1", lock_wait_timeout="60s")
-    assert argv[0] == "/opt/pg/bin/pg_dump" and "--format=directory" in argv and "--jobs=3" in argv
-    assert "--data-only" in argv and "--strict-names" in argv and "--no-password" in argv
-    assert '--table="public"."chunks"' in argv and '--table="we""ird"."a.b*"' in argv
-    assert "--snapshot=00000003-1" in argv and "--lock-wait-timeout=60s" in argv
-    assert not any("s3cr" in a for a in argv)
-    restore = _pgdump.restore_argv(client, "dbname=x", "/b/x.dump", jobs=4, single_transaction=True)
-    assert "--single-transaction" in restore and not any(a.startswith("--jobs") for a in restore)
-    assert "--exit-on-error" in restore
-    psql = _pgdump.psql_argv(client, "dbname=x", ["/a.sql", "/b.sql"])
-    assert "--set=ON_ERROR_STOP=1" in psql and "--single-transaction" in psql and "--no-psqlrc" in psql
-    assert psql[-2:] == ["--file=/a.sql", "--file=/b.sql"]
-
-
-def test_password_goes_to_a_private_passfile_that_is_removed(monkeypatch):
-    monkeypatch.setenv("PGPASSWORD", "from-the-environment")
-    monkeypatch.setenv("PGOPTIONS", "-c work_mem=1GB")
-    with _pgdump.Credentials(PARAMS, {"maintenance_work_mem": "512MB"}) as creds:
-        path = creds.env["PGPASSFILE"]
-        assert "PGPASSWORD" not in creds.env and creds.env["LC_ALL"] == "C"
-        assert creds.env["PGOPTIONS"] == "-c maintenance_work_mem=512MB"
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
-        with open(path, encoding="utf-8") as handle:
-            assert handle.read() == "*:*:*:*:s3cr\\:et\\\\pw'\n"
-        assert creds.scrub("oops s3cr:et\\pw' leaked") == "oops ******** leaked"
-    assert not os.path.exists(os.path.dirname(path))
-
-
-def test_without_a_password_libpq_looks_it_up_itself(monkeypatch):
-    monkeypatch.setenv("PGPASSFILE", "/home/op/.pgpass")
-    with _pgdump.Credentials(dict(PARAMS, login_password="")) as creds:
-        assert creds.env["PGPASSFILE"] == "/home/op/.pgpass" and creds.tmpdir is None
-
-
-def test_session_settings_are_validated():
-    assert _pgdump.pgoptions({"synchronous_commit": "off", "lock_timeout": "30s"}) == \
-        "-c synchronous_commit=off -c lock_timeout=30s"
-    with pytest.raises(ClientError, match="not a plain PostgreSQL setting"):
-        _pgdump.pgoptions({"work_mem": "1GB -c log_statement=all"})
-    with pytest.raises(ClientError):
-        _pgdump.pgoptions({"bad name": "1"})
-
-
-def result(rc: int, stderr: str) -> _pgdump.CommandResult:
-    return _pgdump.CommandResult(["/bin/pg_dump", "x"], rc, "", stderr, 0.1)
-
-
-def test_check_needs_exit_code_zero_and_no_error_on_stderr():
-    assert _pgdump.check(result(0, "pg_dump: warning: there are circular foreign-key constraints\n"), "dump") == [
-        "pg_dump: warning: there are circular foreign-key constraints"]
-    with pytest.raises(ClientError, match=r"dump failed \(exit code 1\): pg_dump: error: could not write"):
-        _pgdump.check(result(1, "pg_dump: error: could not write to output file: No space left on device\n"), "dump")
-    with pytest.raises(ClientError, match="exit code 0"):
-        _pgdump.check(result(0, "pg_dump: error: query failed\n"), "dump")
-    with pytest.raises(ClientError, match="ERROR:  relation"):
-        _pgdump.check(result(3, "psql:/x.sql:12: ERROR:  relation \"t\" does not exist\n"), "psql")
-    with pytest.raises(ClientError, match=r"\*\*\*\*\*\*\*\*") as err:
-        with _pgdump.Credentials(PARAMS) as creds:
-            _pgdump.check(result(1, "FATAL: s3cr:et\\pw' is wrong"), "dump", creds)
-    assert "s3cr" not in str(err.value) and "s3cr" not in str(err.value.details)
-
-
-def test_toc_parsing():
-    listing = (";\n; Archive created at 2026-11-24\n;\n5; 2615 2200 SCHEMA - public knowledgehub\n"
-               "220; 1259 16431 TABLE public chunks knowledgehub\n"
-               "3470; 0 16431 TABLE DATA public chunks knowledgehub\n"
-               "3471; 0 16500 TABLE DATA my schema odd name knowledgehub\n"
-               "3500; 0 0 SEQUENCE SET public chunks_id_seq knowledgehub\n")
-    entries = _pgdump.parse_toc(listing)
-    assert [e.dump_id for e in entries] == [5, 220, 3470, 3471, 3500]
-    assert _pgdump.toc_has(entries, "TABLE DATA", "public", "chunks").dump_id == 3470
-    assert _pgdump.toc_has(entries, "TABLE", "public", "chunks").dump_id == 220
-    assert _pgdump.toc_has(entries, "TABLE DATA", "my schema", "odd name").dump_id == 3471
-    assert _pgdump.toc_has(entries, "TABLE DATA", "public", "chunk") is None
-    assert _pgdump.toc_has(entries, "TABLE", "public", "chunks_id_seq") is None
-
-
 def test_host_executor_runs_without_shell_and_umask_077(tmp_path):
     executor = _pgdump.HostExecutor()
     target = tmp_path / "made"
@@ -230,3 +104,61 @@ def test_host_executor_runs_without_shell_and_umask_077(tmp_path):
     assert echoed.stdout == "a;b $(x)\n"
     with pytest.raises(ClientError, match="runner='docker' is not one of auto, host, compose"):
         _pgdump.select_client({"runner": "docker"}, 150000, None)
+
+
+# -- inside the compose db service -------------------------------------------------------------------
+
+
+BIN = "/usr/lib/postgresql/15/bin/"
+
+
+def test_pg_dump_output_file_becomes_stdout():
+    argv, stdin, stdout = container_command([BIN + "pg_dump", "--dbname=x", "--file=/var/backups/a.dump.partial",
+                                             "--format=custom", "--compress=1"])
+    assert argv == [BIN + "pg_dump", "--dbname=x", "--format=custom", "--compress=1"]
+    assert (stdin, stdout) == (None, "/var/backups/a.dump.partial")
+
+
+def test_archive_argument_becomes_stdin_and_dev_null_stays(tmp_path):
+    archive = tmp_path / "a.dump"
+    archive.write_bytes(b"PGDMP")
+    argv, stdin, stdout = container_command([BIN + "pg_restore", "--file=/dev/null", str(archive)])
+    assert argv == ["sh", "-c", _pgdump.DRAIN_STDIN, BIN + "pg_restore", "--file=/dev/null"]
+    assert stdin == str(archive) and stdout is None
+
+
+def test_psql_file_is_an_input():
+    argv, stdin, stdout = container_command([BIN + "psql", "--dbname=x", "--output=/dev/null", "--file=/b/a.sql"])
+    assert argv[-1] == "--file=-" and argv[3] == BIN + "psql" and stdin == "/b/a.sql" and stdout is None
+
+
+def test_what_cannot_be_streamed_is_refused(tmp_path):
+    with pytest.raises(ClientError, match="directory archive"):
+        container_command([BIN + "pg_restore", "--list", str(tmp_path)])
+    with pytest.raises(ClientError, match="two host files"):
+        container_command([BIN + "psql", "--file=/b/1.sql", "--file=/b/2.sql"])
+    with pytest.raises(ClientError, match="no parallel jobs"):
+        container_command([BIN + "pg_restore", "--dbname=x", "--jobs=2", "/b/a.dump"])
+    with pytest.raises(ClientError, match="use-list"):
+        container_command([BIN + "pg_restore", "--use-list=/b/l", "/b/a.dump"])
+
+
+def test_the_password_travels_by_name_only(tmp_path):
+    executor = _pgdump.ComposeExecutor(Project(str(tmp_path), env={}), "db", password="pw-never-in-argv")
+    argv = executor.exec_argv([BIN + "pg_dump", "--version"], {"PGPASSFILE": "/tmp/x/pgpass"})
+    assert argv[:5] == ["docker", "compose", "--project-directory", str(tmp_path), "exec"]
+    assert "PGPASSWORD" in argv and not any("pw-never-in-argv" in a for a in argv)
+    env = executor._env({"PGPASSFILE": "/tmp/x/pgpass", "PATH": "/usr/bin"})
+    assert env["PGPASSWORD"] == "pw-never-in-argv" and "PGPASSFILE" not in env
+    assert argv.index("db") == len(argv) - 3  # the service, then the program and its arguments
+
+
+def test_auto_without_a_project_reports_the_host_problem(tmp_path, monkeypatch):
+    monkeypatch.setattr(_pgdump, "candidate_dirs", lambda: [])
+    monkeypatch.setattr(_pgdump, "path_dir", lambda: None)
+    with _pgdump.Credentials({"login_password": ""}) as creds:
+        with pytest.raises(ClientError, match="No pg_dump at least as new as the server"):
+            _pgdump.select_client({"runner": "auto"}, 150008, creds)
+        with pytest.raises(ClientError, match=r"In the db service: The compose project directory .*/nope does not "
+                                              r"exist"):
+            _pgdump.select_client({"runner": "compose", "project_dir": str(tmp_path / "nope")}, 150008, creds)

@@ -23,8 +23,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._lint impor
     normalize_pg_version,
 )
 
-MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                          "migrations")
+from support.paths import MIGRATIONS
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._lockinfo i
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._sqlsplit import split_sql
 
-MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                          "migrations")
+from support.paths import MIGRATIONS
 
 AE, SRE, SUE = "ACCESS EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE"
 AS, RS, RE = "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE"
