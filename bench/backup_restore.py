@@ -25,22 +25,14 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COLLECTIONS = os.path.join(REPO, ".collections")
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import pgsandbox  # noqa: E402  pylint: disable=wrong-import-position
+from collection_path import COLLECTIONS, link_collection  # noqa: E402  pylint: disable=wrong-import-position
 
 PG_BIN = pgsandbox.PG_BIN
 TARGETS = {"backup_vs_bare_pg_dump": 1.05, "backup_default_vs_runbook_plain": 1.3,
            "restore_vs_bare_pg_restore_j2": 1.1, "clone_swap_seconds": 10.0}
-
-
-def link_collection() -> None:
-    parent = os.path.join(COLLECTIONS, "ansible_collections", "knowledgehub")
-    link = os.path.join(parent, "migration")
-    if not os.path.lexists(link):
-        os.makedirs(parent, exist_ok=True)
-        os.symlink(os.path.relpath(REPO, parent), link)
 
 
 class Bench:

@@ -53,6 +53,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import pgsandbox  # noqa: E402  pylint: disable=wrong-import-position
+from collection_path import link_collection  # noqa: E402  pylint: disable=wrong-import-position
+
+link_collection()
+# pylint: disable=wrong-import-position
+# The header directives as pg_migrate reads them ("-- migrate:transaction off", ...).
+from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import parse_directives  # noqa: E402
+# pylint: enable=wrong-import-position
 
 try:
     import psycopg2
@@ -69,8 +76,6 @@ TEMPLATE_DB = "legacy"
 # What KnowledgeHub production already holds (the migrate role's migrate_baseline_version).
 BASELINE_VERSION = "003"
 MIGRATION_FILE = re.compile(r"^(\d+)_[A-Za-z0-9][A-Za-z0-9_-]*\.sql$")  # as pg_migrate finds them
-# A header line "-- migrate:transaction off": the file commits on its own (batches) and cannot run under psql -1.
-TRANSACTION_OFF = re.compile(r"^--\s*migrate:transaction\s+off\s*$")
 
 # The workload: (script in bench/workload, pgbench weight). Writes as the application
 # issues them before it is upgraded, and the two reads it runs most.
@@ -98,17 +103,10 @@ ARMS = {
 # --------------------------------------------------------------------------- helpers
 
 def transaction_off(path: str) -> bool:
-    """True when the file's header says "-- migrate:transaction off" (as pg_migrate reads it)."""
+    """True when the file's header says "-- migrate:transaction off": the file commits on its own (batches) and
+    cannot run under psql -1. Read with pg_migrate's own parser (an unknown directive is an error, as there)."""
     with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            stripped = line.strip()
-            if not stripped:
-                continue
-            if not stripped.startswith("--"):
-                return False
-            if TRANSACTION_OFF.match(stripped):
-                return True
-    return False
+        return parse_directives(os.path.basename(path), handle.read()).get("transaction") == "off"
 
 
 def now() -> float:
