@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The compose hosts harness itself: real docker-compose hosts that Ansible reaches over ssh."""
+"""The compose hosts harness itself (tests/compose/hosts): real docker-compose hosts that Ansible reaches over
+ssh."""
 
 from __future__ import annotations
 
-import json
 import socket
 import textwrap
 import time
@@ -13,19 +13,11 @@ import time
 import psycopg2
 import pytest
 
-pytest_plugins = ["conftest_compose"]
-
-from conftest_compose import HOST_NAMES, ansible, load_legacy_state  # noqa: E402  pylint: disable=wrong-import-position
+from support.compose import HOST_NAMES, load_legacy_state, services
+from support.playbooks import ansible
 
 # A cold machine (packages, images, compose plugin to fetch) stays well under this.
 SETUP_BUDGET_SECONDS = 600
-
-
-def services(host) -> dict[str, dict]:
-    """`docker compose ps -a` of the host, by service (compose v2 prints one JSON object per line)."""
-    out = host.compose("ps", "-a", "--format", "json").stdout
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return {row["Service"]: row for row in rows}
 
 
 def wait_for_health(host, service: str, timeout: float = 90) -> dict:

@@ -5,39 +5,28 @@
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from conftest import REPO
+from support.modules import backup, ok
+from support.paths import MIGRATIONS
+from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, recap, task_outcome
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-
-
-def recap(output: str, host: str) -> dict[str, int]:
-    match = re.search(r"^%s\s*:\s*(.*)$" % re.escape(host), output, re.MULTILINE)
-    assert match, "no PLAY RECAP line for %s in:\n%s" % (host, output[-3000:])
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
-
-
-def task_outcome(output: str, task: str) -> str:
-    """The first word of the result line under a task's header: ok, changed, skipping, fatal."""
-    match = re.search(r"TASK \[[^\]]*: %s\][^\n]*\n(?:.*\n)*?(ok|changed|skipping|fatal):" % re.escape(task), output)
-    assert match, "task %r not in output" % task
-    return match.group(1)
-
+# legacy_db: 001-003 applied by hand, 1000 chunks of sample data, no ledger
+pytestmark = pytest.mark.legacy_chunks(1000)
 
 APPLY = "Apply pending migrations under the ledger, phase schema"
 
 
 @pytest.fixture
-def inventory(tmp_path, legacy_db_for_playbook):
+def inventory(tmp_path, legacy_db):
     """staging is the test database; production points at a port where nothing listens."""
-    db = legacy_db_for_playbook
+    db = legacy_db
     local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
     content = {"all": {"children": {
         "staging": {"hosts": {"kh-staging": dict(local, login_port=db.pg.port, login_db=db.name)}},
@@ -49,20 +38,13 @@ def inventory(tmp_path, legacy_db_for_playbook):
     return path
 
 
-@pytest.fixture
-def legacy_db_for_playbook(db):
-    db.load_baseline(chunks=1000)
-    return db
-
-
 def playbook(inventory, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    return subprocess.run([ANSIBLE_PLAYBOOK, "playbooks/migrate.yml", "-i", str(inventory), *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=600)
+    """ansible-playbook -i inventory playbooks/migrate.yml ARGS"""
+    return ansible_playbook(inventory, MIGRATE_PLAYBOOK, *args)
 
 
-def test_migrate_playbook_on_staging_only(inventory, legacy_db_for_playbook):
-    db = legacy_db_for_playbook
+def test_migrate_playbook_on_staging_only(inventory, legacy_db):
+    db = legacy_db
     schema = db.schema_dump()
     password = db.pg.app_password
 
@@ -102,8 +84,8 @@ def test_unreachable_database_fails_the_host_clearly(inventory):
     assert recap(result.stdout, "kh-production")["failed"] == 1
 
 
-def test_rehearsal_runs_on_a_scratch_copy_of_the_latest_backup_first(inventory, legacy_db_for_playbook, tmp_path):
-    db = legacy_db_for_playbook
+def test_rehearsal_runs_on_a_scratch_copy_of_the_latest_backup_first(inventory, legacy_db, tmp_path):
+    db = legacy_db
     db.pg.psql("ALTER ROLE knowledgehub CREATEDB")  # the rehearsal creates a scratch database
     try:
         _rehearse(inventory, db, tmp_path)
@@ -112,30 +94,27 @@ def test_rehearsal_runs_on_a_scratch_copy_of_the_latest_backup_first(inventory, 
 
 
 def _rehearse(inventory, db, tmp_path):
-    from conftest import run_module  # pylint: disable=import-outside-toplevel
     backups = tmp_path / "backups"
-    backup = run_module("pg_backup", dict(db.params, backup_dir=str(backups), label="kh"))
-    assert backup["_rc"] == 0, backup.get("msg")
+    ok(backup(db, str(backups), label="kh"))
     rehearsal = ["-e", "migrate_rehearse=true", "-e", "migrate_rehearse_backup_dir=%s" % backups,
                  "-e", "migrate_rehearse_label=kh", "-e", "migrate_rehearse_db=%s_rehearsal" % db.name]
 
     # a migration that fails at run time: the rehearsal catches it, the real database is never touched
     schema = db.schema_dump()
     broken = tmp_path / "migrations"
-    import shutil  # pylint: disable=import-outside-toplevel
-    shutil.copytree(os.path.join(REPO, "migrations"), broken)
+    shutil.copytree(MIGRATIONS, broken)
     with open(broken / "005_data_migration.sql", "a", encoding="utf-8") as handle:  # within the phases' targets
         handle.write("\nSELECT 1 / 0;\n")
-    failed = playbook(inventory, "-l", "staging", "-e", "migrate_migrations_src=%s" % broken, *rehearsal)
-    assert failed.returncode != 0
-    assert "Run the pending migrations on the scratch database" in failed.stdout and "division by zero" in failed.stdout
+    caught = playbook(inventory, "-l", "staging", "-e", "migrate_migrations_src=%s" % broken, *rehearsal)
+    assert caught.returncode != 0
+    assert "Run the pending migrations on the scratch database" in caught.stdout and "division by zero" in caught.stdout
     assert db.schema_dump() == schema and db.ledger() == []
     assert db.pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%rehearsal%'") == "0"
 
-    ok = playbook(inventory, "-l", "staging", *rehearsal)
-    assert ok.returncode == 0, ok.stdout[-3000:]
+    rehearsed = playbook(inventory, "-l", "staging", *rehearsal)
+    assert rehearsed.returncode == 0, rehearsed.stdout[-3000:]
     assert re.search(r"Rehearsal on a copy of backup \S+: 004_hybrid_rag_schema.sql\s+[\d.]+ s,"
-                     r"\s+005_data_migration.sql\s+[\d.]+ s", ok.stdout)
+                     r"\s+005_data_migration.sql\s+[\d.]+ s", rehearsed.stdout)
     assert [(r["version"], r["status"]) for r in db.ledger()][-2:] == [("004", "applied"), ("005", "applied")]
     assert "rehearsal" not in " ".join(r["executed_by"] for r in db.ledger())
     assert db.pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%rehearsal%'") == "0"

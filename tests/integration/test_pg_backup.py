@@ -17,22 +17,10 @@ import pytest
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup
 
-pytest.register_assert_rewrite("conftest_backup")
-pytest_plugins = ["conftest_backup"]
+from support.backups import manifest_of, nothing_recorded
+from support.database import CRITICAL, app_connection, superuser_connection
+from support.modules import backup, failed, ok, restore, start_module
 
-from conftest_backup import (  # noqa: E402  pylint: disable=wrong-import-position
-    backup,
-    failed,
-    manifest_of,
-    nothing_recorded,
-    ok,
-    restore,
-    app_connection,
-    start_module,
-    superuser_connection,
-)
-
-CRITICAL = ["ai_memories", "documents", "chunks"]
 RUN_ID = "3c5a1f0e-8b2d-4c1a-9e7f-0a1b2c3d4e5f"
 
 
@@ -49,12 +37,13 @@ def add_ledger(db, version: str = "003") -> None:
 
 
 @pytest.mark.parametrize("fmt", ["custom", "directory", "plain"])
-def test_backup_then_restore_into_a_fresh_database_is_identical(kh, backup_dir, createdb, fmt, cluster):
-    add_ledger(kh)
-    before_schema = kh.schema_dump()
-    before_rows = kh.snapshot()
-    # the manifest notes run and purpose; recording it as a recovery point is tested in test_recovery_points.py
-    result = ok(backup(kh, backup_dir, format=fmt, purpose="pre-migration", run_id=RUN_ID,
+def test_backup_then_restore_into_a_fresh_database_is_identical(legacy_db, backup_dir, createdb, fmt, cluster):
+    add_ledger(legacy_db)
+    before_schema = legacy_db.schema_dump()
+    before_rows = legacy_db.snapshot()
+    # the manifest notes run and purpose; recording it as a recovery point is tested in
+    # test_pg_backup_recovery_points.py
+    result = ok(backup(legacy_db, backup_dir, format=fmt, purpose="pre-migration", run_id=RUN_ID,
                        record_recovery_point=False))
 
     manifest = manifest_of(result)
@@ -66,7 +55,7 @@ def test_backup_then_restore_into_a_fresh_database_is_identical(kh, backup_dir, 
     assert manifest["database"]["size_bytes"] > 0 and manifest["tools"]["pg_dump"].startswith("15.")
     assert manifest["options"]["compression"] == ("none" if fmt == "plain" else "gzip:1")
     # exact counts, for every table of the database
-    assert manifest["row_counts"] == {"public." + t: int(v.split(":")[0]) for t, v in kh.snapshot().items()} | {
+    assert manifest["row_counts"] == {"public." + t: int(v.split(":")[0]) for t, v in legacy_db.snapshot().items()} | {
         "public.migration_log": 3}
     # sha256 and size as recorded
     path = result["path"]
@@ -83,17 +72,17 @@ def test_backup_then_restore_into_a_fresh_database_is_identical(kh, backup_dir, 
         assert mode_of(path) == 0o600
     assert mode_of(result["manifest"]) == 0o600 and mode_of(backup_dir) == 0o700
 
-    target = kh.name + "_fresh"
-    restored = ok(restore(kh, manifest=result["manifest"], mode="new_database", target_db=target))
+    target = legacy_db.name + "_fresh"
+    restored = ok(restore(legacy_db, manifest=result["manifest"], mode="new_database", target_db=target))
     assert restored["row_counts_checked"] is True
-    copy = type(kh)(cluster, target)
+    copy = type(legacy_db)(cluster, target)
     assert copy.schema_dump() == before_schema
     assert copy.snapshot() == before_rows
-    assert kh.snapshot() == before_rows  # the source is untouched
+    assert legacy_db.snapshot() == before_rows  # the source is untouched
 
 
-def test_check_mode_reports_the_plan_and_writes_nothing(kh, backup_dir):
-    result = ok(backup(kh, backup_dir, check_mode=True, tables=CRITICAL, scope="data-only"))
+def test_check_mode_reports_the_plan_and_writes_nothing(legacy_db, backup_dir):
+    result = ok(backup(legacy_db, backup_dir, check_mode=True, tables=CRITICAL, scope="data-only"))
     assert result["changed"] is True
     plan = result["would_dump"]
     assert plan["tables"] == ["public.ai_memories", "public.documents", "public.chunks"]
@@ -104,8 +93,8 @@ def test_check_mode_reports_the_plan_and_writes_nothing(kh, backup_dir):
     assert not os.path.exists(backup_dir)
 
 
-def test_data_only_backup_of_the_critical_tables(kh, backup_dir):
-    result = ok(backup(kh, backup_dir, scope="data-only", tables=CRITICAL, label="critical"))
+def test_data_only_backup_of_the_critical_tables(legacy_db, backup_dir):
+    result = ok(backup(legacy_db, backup_dir, scope="data-only", tables=CRITICAL, label="critical"))
     manifest = manifest_of(result)
     assert manifest["tables"] == ["public.ai_memories", "public.documents", "public.chunks"]
     assert set(manifest["row_counts"]) == {"public.ai_memories", "public.documents", "public.chunks"}
@@ -114,33 +103,33 @@ def test_data_only_backup_of_the_critical_tables(kh, backup_dir):
     assert result["backup_id"].startswith("critical_")
 
 
-def test_schema_only_backup(kh, backup_dir):
-    result = ok(backup(kh, backup_dir, scope="schema-only"))
+def test_schema_only_backup(legacy_db, backup_dir):
+    result = ok(backup(legacy_db, backup_dir, scope="schema-only"))
     manifest = manifest_of(result)
     assert manifest["row_counts"] == {}
     assert {e[0] for e in manifest["verification"]["entries"]} == {"TABLE"}
 
 
-def test_a_table_that_does_not_exist_fails_before_dumping(kh, backup_dir):
-    msg = failed(backup(kh, backup_dir, tables=["chunks", "chunkz", "public.nope"]))
+def test_a_table_that_does_not_exist_fails_before_dumping(legacy_db, backup_dir):
+    msg = failed(backup(legacy_db, backup_dir, tables=["chunks", "chunkz", "public.nope"]))
     assert "no such table: chunkz, public.nope" in msg and "Nothing was written" in msg
     assert "public.chunks" in msg  # the tables that do exist are listed
-    nothing_recorded(backup_dir, kh.name)
-    msg = failed(backup(kh, backup_dir, tables=["pg_class"]))
+    nothing_recorded(backup_dir, legacy_db.name)
+    msg = failed(backup(legacy_db, backup_dir, tables=["pg_class"]))
     assert "not a table: pg_class" in msg
-    nothing_recorded(backup_dir, kh.name)
+    nothing_recorded(backup_dir, legacy_db.name)
 
 
-def test_wrong_password_fails_clearly(kh, backup_dir):
-    params = dict(kh.params, login_password="not-the-password")
-    result = backup(kh, backup_dir, **{k: v for k, v in params.items() if k != "login_db"})
+def test_wrong_password_fails_clearly(legacy_db, backup_dir):
+    params = dict(legacy_db.params, login_password="not-the-password")
+    result = backup(legacy_db, backup_dir, **{k: v for k, v in params.items() if k != "login_db"})
     msg = failed(result)
     assert "password authentication failed" in msg and "knowledgehub" in msg
     assert "not-the-password" not in result["_stdout"] + result["_stderr"]
-    nothing_recorded(backup_dir, kh.name)
+    nothing_recorded(backup_dir, legacy_db.name)
 
 
-def test_a_pg_dump_older_than_the_server_is_refused(kh, backup_dir, tmp_path):
+def test_a_pg_dump_older_than_the_server_is_refused(legacy_db, backup_dir, tmp_path):
     # Only PostgreSQL 15 is installed here. The check is on the version pg_dump reports, so a wrapper that
     # reports 14.0 (and would otherwise run the real pg_dump) is an honest stand-in for an older client.
     bindir = tmp_path / "pg14" / "bin"
@@ -149,10 +138,10 @@ def test_a_pg_dump_older_than_the_server_is_refused(kh, backup_dir, tmp_path):
     wrapper.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 14.0"; exit 0; fi\n'
                        'exec /usr/lib/postgresql/15/bin/pg_dump "$@"\n', encoding="utf-8")
     wrapper.chmod(0o755)
-    result = backup(kh, backup_dir, pg_bin_dir=str(bindir))
+    result = backup(legacy_db, backup_dir, pg_bin_dir=str(bindir))
     msg = failed(result)
     assert "server is PostgreSQL 15." in msg and "14.0 (%s)" % bindir in msg and "must be major version 15" in msg
-    nothing_recorded(backup_dir, kh.name)
+    nothing_recorded(backup_dir, legacy_db.name)
 
 
 @pytest.fixture
@@ -170,50 +159,50 @@ def small_fs(tmp_path):
     subprocess.run(["umount", str(mount)], check=False)
 
 
-def test_not_enough_free_space_fails_early_with_the_numbers(kh, small_fs):
+def test_not_enough_free_space_fails_early_with_the_numbers(legacy_db, small_fs):
     target = str(small_fs / "backups")
-    msg = failed(backup(kh, target, format="plain"))
+    msg = failed(backup(legacy_db, target, format="plain"))
     assert "Not enough free space" in msg and "free on %s" % small_fs in msg and "MiB" in msg
     assert not os.path.exists(target)
 
 
-def test_disk_full_during_the_dump_fails_and_leaves_nothing(kh, small_fs):
+def test_disk_full_during_the_dump_fails_and_leaves_nothing(legacy_db, small_fs):
     target = str(small_fs / "backups")
     filler = small_fs / "filler"
     stat_fs = os.statvfs(str(small_fs))
     filler.write_bytes(b"\0" * (stat_fs.f_bavail * stat_fs.f_frsize - 256 * 1024))  # leave 256 KiB
-    result = backup(kh, target, format="plain", check_free_space=False)
+    result = backup(legacy_db, target, format="plain", check_free_space=False)
     msg = failed(result)
-    assert "pg_dump of %s failed" % kh.name in msg and "No space left on device" in msg
-    nothing_recorded(target, kh.name)
+    assert "pg_dump of %s failed" % legacy_db.name in msg and "No space left on device" in msg
+    nothing_recorded(target, legacy_db.name)
 
 
-def test_retention_keeps_the_last_n_verified_backups(kh, backup_dir):
-    ids = [ok(backup(kh, backup_dir, keep_last=2))["backup_id"] for number in range(3) if number >= 0]
+def test_retention_keeps_the_last_n_verified_backups(legacy_db, backup_dir):
+    ids = [ok(backup(legacy_db, backup_dir, keep_last=2))["backup_id"] for number in range(3) if number >= 0]
     assert len(set(ids)) == 3
-    good = [pm[1]["backup_id"] for pm in _backup.good_backups(backup_dir, kh.name)]
+    good = [pm[1]["backup_id"] for pm in _backup.good_backups(backup_dir, legacy_db.name)]
     assert good == [ids[2], ids[1]]
     assert sorted(os.listdir(backup_dir)) == sorted(
         [i + ".dump" for i in ids[1:]] + [i + ".manifest.json" for i in ids[1:]])
     # a failed backup is not counted and removes nothing
-    failed(backup(kh, backup_dir, keep_last=1, tables=["nope"]))
-    assert [pm[1]["backup_id"] for pm in _backup.good_backups(backup_dir, kh.name)] == [ids[2], ids[1]]
+    failed(backup(legacy_db, backup_dir, keep_last=1, tables=["nope"]))
+    assert [pm[1]["backup_id"] for pm in _backup.good_backups(backup_dir, legacy_db.name)] == [ids[2], ids[1]]
     # another label is counted apart
-    other = ok(backup(kh, backup_dir, keep_last=1, label="other"))
+    other = ok(backup(legacy_db, backup_dir, keep_last=1, label="other"))
     assert other["removed"] == []
-    last = ok(backup(kh, backup_dir, keep_last=1))
+    last = ok(backup(legacy_db, backup_dir, keep_last=1))
     assert sorted(last["removed"]) == sorted(ids[1:])
 
 
-def test_keep_failed_renames_the_failed_archive(kh, small_fs):
+def test_keep_failed_renames_the_failed_archive(legacy_db, small_fs):
     target = str(small_fs / "backups")
     filler = small_fs / "filler"
     stat_fs = os.statvfs(str(small_fs))
     filler.write_bytes(b"\0" * (stat_fs.f_bavail * stat_fs.f_frsize - 256 * 1024))
-    result = backup(kh, target, format="plain", check_free_space=False, keep_failed=True)
+    result = backup(legacy_db, target, format="plain", check_free_space=False, keep_failed=True)
     failed(result)
     assert result["failed_path"].endswith(".sql.failed") and os.path.exists(result["failed_path"])
-    nothing_recorded(target, kh.name)
+    nothing_recorded(target, legacy_db.name)
 
 
 def _cmdlines() -> dict[int, bytes]:
@@ -228,13 +217,13 @@ def _cmdlines() -> dict[int, bytes]:
     return found
 
 
-def test_no_password_in_ps_output_task_output_or_manifest(kh, backup_dir, cluster):
-    password = kh.pg.app_password.encode()
+def test_no_password_in_ps_output_task_output_or_manifest(legacy_db, backup_dir, cluster):
+    password = legacy_db.pg.app_password.encode()
     # Hold pg_dump at a lock so that it is certainly running while /proc is sampled: an uncommitted rename
     # of a sequence blocks pg_dump reading it, and nothing else the module does before pg_dump touches sequences.
-    blocker = superuser_connection(cluster, kh.name)
+    blocker = superuser_connection(cluster, legacy_db.name)
     blocker.cursor().execute("ALTER SEQUENCE sources_id_seq RENAME TO kh_test_blocked_seq")
-    proc = start_module("pg_backup", dict(kh.params, backup_dir=backup_dir))
+    proc = start_module("pg_backup", dict(legacy_db.params, backup_dir=backup_dir))
     seen_pg_dump = []
     leaks = []
     ps_outputs = []
@@ -245,7 +234,7 @@ def test_no_password_in_ps_output_task_output_or_manifest(kh, backup_dir, cluste
                 if password in cmdline:
                     leaks.append(cmdline)
                 argv = cmdline.split(b"\0")
-                if argv[0].endswith(b"/pg_dump") and kh.name.encode() in cmdline:
+                if argv[0].endswith(b"/pg_dump") and legacy_db.name.encode() in cmdline:
                     with open("/proc/%d/environ" % pid, "rb") as handle:
                         environ = dict(e.split(b"=", 1) for e in handle.read().split(b"\0") if b"=" in e)
                     assert password not in b"".join(environ.values())
@@ -272,24 +261,24 @@ def test_no_password_in_ps_output_task_output_or_manifest(kh, backup_dir, cluste
     assert not os.path.exists(seen_pg_dump[0][1])  # the passfile is gone
 
 
-def test_jobs_only_for_directory_format(kh, backup_dir):
-    msg = failed(backup(kh, backup_dir, jobs=4))
+def test_jobs_only_for_directory_format(legacy_db, backup_dir):
+    msg = failed(backup(legacy_db, backup_dir, jobs=4))
     assert "only format=directory dumps in parallel" in msg
-    result = ok(backup(kh, backup_dir, format="directory", jobs=3))
+    result = ok(backup(legacy_db, backup_dir, format="directory", jobs=3))
     assert "--jobs=3" in result["cmd"]
 
 
-def test_compression_choices(kh, backup_dir):
-    msg = failed(backup(kh, backup_dir, compression="zstd"))
+def test_compression_choices(legacy_db, backup_dir):
+    msg = failed(backup(legacy_db, backup_dir, compression="zstd"))
     assert "needs pg_dump 16 or newer" in msg and "15." in msg
-    msg = failed(backup(kh, backup_dir, format="plain", compression="gzip:1"))
+    msg = failed(backup(legacy_db, backup_dir, format="plain", compression="gzip:1"))
     assert "uncompressed" in msg
-    result = ok(backup(kh, backup_dir, compression="none", verify="full"))
+    result = ok(backup(legacy_db, backup_dir, compression="none", verify="full"))
     assert result["compression"] == "none" and "--compress=0" in result["cmd"]
     assert result["manifest_data"]["verification"]["depth"] == "full"
 
 
-def test_counts_match_the_archive_while_the_application_writes(kh, backup_dir, createdb, cluster):
+def test_counts_match_the_archive_while_the_application_writes(legacy_db, backup_dir, createdb, cluster):
     """The rows are counted in the dump's snapshot after pg_dump, under ACCESS SHARE locks the module holds from
     before pg_dump starts: with writers inserting and a TRUNCATE queued during the backup, the manifest's counts
     are the archive's counts."""
@@ -297,7 +286,7 @@ def test_counts_match_the_archive_while_the_application_writes(kh, backup_dir, c
     inserted = []
 
     def writer() -> None:
-        conn = app_connection(kh, "kh-test-writer")
+        conn = app_connection(legacy_db, "kh-test-writer")
         conn.autocommit = True
         with conn.cursor() as cur:
             while not stop.is_set():
@@ -307,16 +296,16 @@ def test_counts_match_the_archive_while_the_application_writes(kh, backup_dir, c
         conn.close()
 
     # pg_dump is held while it reads sequences (an uncommitted rename), after it has locked the tables.
-    blocker = superuser_connection(cluster, kh.name)
+    blocker = superuser_connection(cluster, legacy_db.name)
     blocker.cursor().execute("ALTER SEQUENCE sources_id_seq RENAME TO kh_test_blocked_seq")
-    observer = superuser_connection(cluster, kh.name)
+    observer = superuser_connection(cluster, legacy_db.name)
     observer.autocommit = True
     thread = threading.Thread(target=writer)
     thread.start()
-    truncate = app_connection(kh, "kh-test-truncate")
+    truncate = app_connection(legacy_db, "kh-test-truncate")
     holders = 0
     try:
-        proc = start_module("pg_backup", dict(kh.params, backup_dir=backup_dir))
+        proc = start_module("pg_backup", dict(legacy_db.params, backup_dir=backup_dir))
         deadline = time.monotonic() + 30
         with observer.cursor() as cur:
             while holders < 2 and time.monotonic() < deadline:
@@ -341,9 +330,10 @@ def test_counts_match_the_archive_while_the_application_writes(kh, backup_dir, c
     assert len(inserted) > 10, "the writer did not run during the backup"
     counts = manifest_of(result)["row_counts"]
     assert counts["public.ai_memories"] > 0  # counted before the TRUNCATE could run
-    restored = ok(restore(kh, manifest=result["manifest"], mode="new_database", target_db=kh.name + "_during"))
+    restored = ok(restore(legacy_db, manifest=result["manifest"], mode="new_database",
+                          target_db=legacy_db.name + "_during"))
     assert restored["row_counts_checked"] is True
-    copy = type(kh)(cluster, kh.name + "_during")
+    copy = type(legacy_db)(cluster, legacy_db.name + "_during")
     assert int(copy.sql("SELECT count(*) FROM documents")) == counts["public.documents"]
     assert int(copy.sql("SELECT count(*) FROM ai_memories")) == counts["public.ai_memories"]
-    assert kh.sql("SELECT count(*) FROM ai_memories") == "0"
+    assert legacy_db.sql("SELECT count(*) FROM ai_memories") == "0"

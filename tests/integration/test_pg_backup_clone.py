@@ -12,19 +12,9 @@ import pytest
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup
 
-pytest.register_assert_rewrite("conftest_backup")
-pytest_plugins = ["conftest_backup"]
-
-from conftest_backup import (  # noqa: E402  pylint: disable=wrong-import-position
-    app_connection,
-    backup,
-    databases_like,
-    failed,
-    manifest_of,
-    nothing_recorded,
-    ok,
-    restore,
-)
+from support.backups import manifest_of, nothing_recorded
+from support.database import app_connection, databases_like
+from support.modules import backup, failed, ok, restore
 
 RUN_ID = "7d0c2e94-1f3b-4a5c-8d6e-9f0a1b2c3d4e"
 
@@ -33,76 +23,76 @@ def allow_connections(cluster, name: str) -> str:
     return cluster.psql("SELECT datallowconn FROM pg_database WHERE datname = '%s'" % name)
 
 
-def test_recovery_point_then_back_to_it_by_swap(kh, backup_dir, createdb, cluster):
-    schema, rows = kh.schema_dump(), kh.snapshot()
-    point = ok(backup(kh, backup_dir, format="clone", label="rp", purpose="post-schema", run_id=RUN_ID,
+def test_recovery_point_then_back_to_it_by_swap(legacy_db, backup_dir, createdb, cluster):
+    schema, rows = legacy_db.schema_dump(), legacy_db.snapshot()
+    point = ok(backup(legacy_db, backup_dir, format="clone", label="rp", purpose="post-schema", run_id=RUN_ID,
                       record_recovery_point=False))
     name = point["database"]
-    assert name.startswith(kh.name + "_rp_") and point["path"] is None
+    assert name.startswith(legacy_db.name + "_rp_") and point["path"] is None
     assert point["size_bytes"] > 1000000 and 0 <= point["clone_ms"] <= point["downtime_ms"] < 10000
     manifest = manifest_of(point)
     assert manifest["kind"] == "clone" and manifest["verified"] is True and manifest["run_id"] == RUN_ID
     assert manifest["clone"]["database"] == name and manifest["clone"]["strategy"] == "file_copy"
-    assert manifest["row_counts"]["public.chunks"] == 2000 and manifest["database"]["name"] == kh.name
-    assert allow_connections(cluster, kh.name) == "t"  # the source is open again
+    assert manifest["row_counts"]["public.chunks"] == 2000 and manifest["database"]["name"] == legacy_db.name
+    assert allow_connections(cluster, legacy_db.name) == "t"  # the source is open again
     assert allow_connections(cluster, name) == "f"  # nobody changes the recovery point by accident
     assert point["backup_id"] in cluster.psql("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
                                               "WHERE datname = '%s'" % name)
 
-    kh.sql("DELETE FROM chunks WHERE id % 2 = 0; DROP TABLE query_feedback")
-    back = ok(restore(kh, manifest=point["manifest"]))
+    legacy_db.sql("DELETE FROM chunks WHERE id % 2 = 0; DROP TABLE query_feedback")
+    back = ok(restore(legacy_db, manifest=point["manifest"]))
     assert back["kind"] == "clone" and back["restored_database"] == name
-    assert back["previous_database"].startswith(kh.name + "_pre_restore_")
+    assert back["previous_database"].startswith(legacy_db.name + "_pre_restore_")
     assert back["downtime_ms"] < 10000 and back["row_counts_checked"] is True
-    assert kh.schema_dump() == schema and kh.snapshot() == rows
-    assert allow_connections(cluster, kh.name) == "t"
+    assert legacy_db.schema_dump() == schema and legacy_db.snapshot() == rows
+    assert allow_connections(cluster, legacy_db.name) == "t"
     assert cluster.psql("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                        "WHERE datname = '%s'" % kh.name) == ""
-    assert databases_like(cluster, kh.name) == [back["previous_database"]]
+                        "WHERE datname = '%s'" % legacy_db.name) == ""
+    assert databases_like(cluster, legacy_db.name) == [back["previous_database"]]
     # a recovery point is used up by the swap
     assert manifest_of(point)["consumed_at"]
-    assert "was consumed" in failed(restore(kh, manifest=point["manifest"]))
+    assert "was consumed" in failed(restore(legacy_db, manifest=point["manifest"]))
     assert _backup.good_backups(backup_dir, "rp") == []
 
 
-def test_connected_sessions_are_listed_and_ended_only_when_told(kh, backup_dir, createdb, cluster):
-    app = app_connection(kh, application="kh-api")
+def test_connected_sessions_are_listed_and_ended_only_when_told(legacy_db, backup_dir, createdb, cluster):
+    app = app_connection(legacy_db, application="kh-api")
     app.cursor().execute("SELECT 1")  # idle in transaction: not ended without being told
-    msg = failed(backup(kh, backup_dir, format="clone", drain_timeout=1))
+    msg = failed(backup(legacy_db, backup_dir, format="clone", drain_timeout=1))
     assert "still has 1 session(s) after 1s" in msg and "pid %d" % app.get_backend_pid() in msg
     assert "'kh-api'" in msg and "terminate_connections=true" in msg
-    assert databases_like(cluster, kh.name) == []
-    assert allow_connections(cluster, kh.name) == "t"
-    nothing_recorded(backup_dir, kh.name)
+    assert databases_like(cluster, legacy_db.name) == []
+    assert allow_connections(cluster, legacy_db.name) == "t"
+    nothing_recorded(backup_dir, legacy_db.name)
 
-    point = ok(backup(kh, backup_dir, format="clone", drain_timeout=1, terminate_connections=True))
+    point = ok(backup(legacy_db, backup_dir, format="clone", drain_timeout=1, terminate_connections=True))
     assert [s["pid"] for s in point["terminated_sessions"]] == [app.get_backend_pid()]
     with pytest.raises(psycopg2.OperationalError):
         app.cursor().execute("SELECT 1")
-    assert databases_like(cluster, kh.name) == [point["database"]]
+    assert databases_like(cluster, legacy_db.name) == [point["database"]]
 
 
-def test_retention_drops_old_recovery_points(kh, backup_dir, createdb, cluster):
-    first = ok(backup(kh, backup_dir, format="clone", keep_last=1))
-    dump = ok(backup(kh, backup_dir, keep_last=1))  # dumps are counted apart
-    second = ok(backup(kh, backup_dir, format="clone", keep_last=1))
+def test_retention_drops_old_recovery_points(legacy_db, backup_dir, createdb, cluster):
+    first = ok(backup(legacy_db, backup_dir, format="clone", keep_last=1))
+    dump = ok(backup(legacy_db, backup_dir, keep_last=1))  # dumps are counted apart
+    second = ok(backup(legacy_db, backup_dir, format="clone", keep_last=1))
     assert second["removed"] == [first["backup_id"]] and dump["removed"] == []
-    assert databases_like(cluster, kh.name) == [second["database"]]
+    assert databases_like(cluster, legacy_db.name) == [second["database"]]
     assert not os.path.exists(first["manifest"]) and os.path.exists(dump["manifest"])
 
 
-def test_a_recovery_point_needs_createdb(kh, backup_dir, cluster):
-    msg = failed(backup(kh, backup_dir, format="clone"))
+def test_a_recovery_point_needs_createdb(legacy_db, backup_dir, cluster):
+    msg = failed(backup(legacy_db, backup_dir, format="clone"))
     assert "lacks the CREATEDB privilege (ALTER ROLE knowledgehub CREATEDB)" in msg
-    assert databases_like(cluster, kh.name) == []
-    nothing_recorded(backup_dir, kh.name)
+    assert databases_like(cluster, legacy_db.name) == []
+    nothing_recorded(backup_dir, legacy_db.name)
 
 
-def test_check_mode_reports_the_clone_and_the_sessions(kh, backup_dir, createdb, cluster):
-    app = app_connection(kh)
-    result = ok(backup(kh, backup_dir, format="clone", check_mode=True))
+def test_check_mode_reports_the_clone_and_the_sessions(legacy_db, backup_dir, createdb, cluster):
+    app = app_connection(legacy_db)
+    result = ok(backup(legacy_db, backup_dir, format="clone", check_mode=True))
     plan = result["would_clone"]
-    assert plan["source"] == kh.name and plan["database"].startswith(kh.name + "_rp_")
+    assert plan["source"] == legacy_db.name and plan["database"].startswith(legacy_db.name + "_rp_")
     assert plan["sessions_connected"] == 1 and plan["estimated_disk_bytes"] > 0
-    assert databases_like(cluster, kh.name) == [] and not os.path.exists(backup_dir)
+    assert databases_like(cluster, legacy_db.name) == [] and not os.path.exists(backup_dir)
     app.close()

@@ -9,20 +9,16 @@ import os
 import threading
 
 import pytest
-import yaml
 
-from conftest import MIGRATIONS, run_module
+from support.database import CRITICAL, app_connection
+from support.expectations import expectations
+from support.modules import failed, migrate, ok
+from support.paths import MIGRATIONS
 
-EXPECT_004 = yaml.safe_load(open(os.path.join(MIGRATIONS, "expectations", "004_hybrid_rag_schema.yml"),
-                                 encoding="utf-8"))
-EXPECT_005 = yaml.safe_load(open(os.path.join(MIGRATIONS, "expectations", "005_data_migration.yml"),
-                                 encoding="utf-8"))
-CRITICAL = ("ai_memories", "documents", "chunks")
-
-
-def migrate(db, check_mode=False, migrations_dir=MIGRATIONS, **options):
-    args = dict(db.params, migrations_dir=str(migrations_dir), **options)
-    return run_module("pg_migrate", args, check_mode=check_mode)
+EXPECT_004 = expectations("004")
+EXPECT_005 = expectations("005")
+# legacy_db: 001-003 applied by hand, 3000 chunks of sample data, no ledger
+pytestmark = pytest.mark.legacy_chunks(3000)
 
 
 def catalog(db):
@@ -41,16 +37,9 @@ def catalog(db):
     }
 
 
-@pytest.fixture
-def legacy_db(db):
-    """A production-like KnowledgeHub database: 001-003 applied by hand, data loaded, no ledger."""
-    db.load_baseline(chunks=3000)
-    return db
-
-
 def test_fresh_database_gets_every_migration_in_order(db):
     result = migrate(db)
-    assert result["_rc"] == 0, result["msg"] if "msg" in result else result["_stderr"]
+    ok(result)
     assert result["changed"] is True
     assert result["ledger_created"] is True
     assert result["baselined"] == []
@@ -66,7 +55,7 @@ def test_fresh_database_gets_every_migration_in_order(db):
 def test_004_creates_exactly_the_promised_objects(legacy_db):
     before = catalog(legacy_db)
     result = migrate(legacy_db, baseline_version="003", target_version="004")
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert [m["version"] for m in result["applied"]] == ["004"]
     assert [m["version"] for m in result["beyond_target"]] == ["005"]
     after = catalog(legacy_db)
@@ -94,7 +83,7 @@ def test_005_preserves_every_row_and_its_invariants_hold(legacy_db):
     originals = {t: legacy_db.columns(t) for t in CRITICAL}
     before = {t: legacy_db.checksum(t, originals[t]) for t in CRITICAL}
     result = migrate(legacy_db, baseline_version="003")
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert [m["version"] for m in result["applied"]] == ["004", "005"]
     after = {t: legacy_db.checksum(t, originals[t]) for t in CRITICAL}
     assert after == before
@@ -109,12 +98,12 @@ def test_005_preserves_every_row_and_its_invariants_hold(legacy_db):
 
 def test_second_run_changes_nothing_and_says_so(legacy_db):
     first = migrate(legacy_db, baseline_version="003")
-    assert first["_rc"] == 0 and first["changed"] is True
+    assert ok(first)["changed"] is True
     schema = legacy_db.schema_dump()
     data = legacy_db.snapshot()
     ledger = legacy_db.ledger()
     second = migrate(legacy_db, baseline_version="003")
-    assert second["_rc"] == 0, second.get("msg")
+    ok(second)
     assert second["changed"] is False
     assert second["applied"] == [] and second["baselined"] == []
     assert [m["version"] for m in second["already_applied"]] == ["001", "002", "003", "004", "005"]
@@ -126,7 +115,7 @@ def test_second_run_changes_nothing_and_says_so(legacy_db):
 def test_legacy_database_without_baseline_is_refused_unchanged(legacy_db):
     schema = legacy_db.schema_dump()
     result = migrate(legacy_db)
-    assert result["_rc"] != 0 and result["failed"]
+    failed(result)
     assert "baseline_version" in result["msg"] and "Nothing was changed" in result["msg"]
     assert legacy_db.schema_dump() == schema
     assert legacy_db.ledger() == []
@@ -134,7 +123,7 @@ def test_legacy_database_without_baseline_is_refused_unchanged(legacy_db):
 
 def test_baseline_records_present_versions_without_running_them(legacy_db):
     result = migrate(legacy_db, baseline_version="003", target_version="003")
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert [m["version"] for m in result["baselined"]] == ["001", "002", "003"]
     assert result["applied"] == []
     assert [(r["version"], r["status"]) for r in legacy_db.ledger()] == [
@@ -144,7 +133,7 @@ def test_baseline_records_present_versions_without_running_them(legacy_db):
 def test_check_mode_reports_without_writing(legacy_db):
     schema = legacy_db.schema_dump()
     result = migrate(legacy_db, check_mode=True, baseline_version="003")
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert result["changed"] is True and result["ledger_created"] is True
     assert [m["version"] for m in result["baselined"]] == ["001", "002", "003"]
     assert [m["version"] for m in result["pending"]] == ["004", "005"]
@@ -152,16 +141,16 @@ def test_check_mode_reports_without_writing(legacy_db):
     assert legacy_db.schema_dump() == schema
     assert legacy_db.ledger() == []
     # after the real run, check mode predicts "nothing to do"
-    assert migrate(legacy_db, baseline_version="003")["_rc"] == 0
+    ok(migrate(legacy_db, baseline_version="003"))
     again = migrate(legacy_db, check_mode=True, baseline_version="003")
     assert again["changed"] is False and again["pending"] == []
 
 
 def test_rollback_script_returns_exactly_the_baseline(legacy_db):
-    assert migrate(legacy_db, baseline_version="003", target_version="003")["_rc"] == 0
+    ok(migrate(legacy_db, baseline_version="003", target_version="003"))
     schema = legacy_db.schema_dump()
     data = legacy_db.snapshot()
-    assert migrate(legacy_db)["_rc"] == 0
+    ok(migrate(legacy_db))
     assert legacy_db.schema_dump() != schema
     legacy_db.apply_file(os.path.join(MIGRATIONS, "rollback_004_005.sql"))
     assert legacy_db.schema_dump() == schema
@@ -171,17 +160,17 @@ def test_rollback_script_returns_exactly_the_baseline(legacy_db):
                         "004": "rolled_back", "005": "rolled_back"}
     # the ledger told the truth, so a rerun applies 004 and 005 again
     rerun = migrate(legacy_db)
-    assert rerun["_rc"] == 0, rerun.get("msg")
+    ok(rerun)
     assert [m["version"] for m in rerun["applied"]] == ["004", "005"]
 
 
 def test_drifted_file_is_refused_and_nothing_changes(legacy_db, migrations_copy):
-    assert migrate(legacy_db, migrations_dir=migrations_copy, baseline_version="003", target_version="004")["_rc"] == 0
+    ok(migrate(legacy_db, migrations_dir=migrations_copy, baseline_version="003", target_version="004"))
     schema, data, ledger = legacy_db.schema_dump(), legacy_db.snapshot(), legacy_db.ledger()
     path = migrations_copy / "004_hybrid_rag_schema.sql"
     path.write_text(path.read_text(encoding="utf-8") + "\n-- a harmless-looking edit\n", encoding="utf-8")
     result = migrate(legacy_db, migrations_dir=migrations_copy)
-    assert result["_rc"] != 0
+    failed(result)
     assert "Drift" in result["msg"] and "004_hybrid_rag_schema.sql" in result["msg"]
     assert legacy_db.schema_dump() == schema and legacy_db.snapshot() == data and legacy_db.ledger() == ledger
 
@@ -189,7 +178,7 @@ def test_drifted_file_is_refused_and_nothing_changes(legacy_db, migrations_copy)
 def test_missing_migrations_directory_is_a_clear_error(db, tmp_path):
     missing = tmp_path / "nowhere"
     result = migrate(db, migrations_dir=missing)
-    assert result["_rc"] != 0
+    failed(result)
     assert str(missing) in result["msg"] and "does not exist" in result["msg"]
     assert db.tables() == []
 
@@ -202,17 +191,17 @@ def test_syntax_error_rolls_back_the_file_and_the_ledger_says_so(legacy_db, migr
         middle += 1
     lines.insert(middle, "CREATE TABEL broken (id int);\n")
     path.write_text("".join(lines), encoding="utf-8")
-    assert migrate(legacy_db, migrations_dir=migrations_copy, baseline_version="003", target_version="003")["_rc"] == 0
+    ok(migrate(legacy_db, migrations_dir=migrations_copy, baseline_version="003", target_version="003"))
     schema, data = legacy_db.schema_dump(), legacy_db.snapshot()
 
     gated = migrate(legacy_db, migrations_dir=migrations_copy)
-    assert gated["_rc"] != 0 and "Lint gate" in gated["msg"]
+    assert "Lint gate" in failed(gated)
     assert "004_hybrid_rag_schema.sql line %d" % (middle + 1) in gated["msg"]
     assert legacy_db.schema_dump() == schema and [r["status"] for r in legacy_db.ledger()] == ["baseline"] * 3
 
     # without the gate, PostgreSQL finds it: the file's transaction rolls back
     result = migrate(legacy_db, migrations_dir=migrations_copy, lint=False)
-    assert result["_rc"] != 0
+    failed(result)
     failure = result["failure"]
     assert failure["file"] == "004_hybrid_rag_schema.sql"
     assert failure["sqlstate"] == "42601"
@@ -229,7 +218,7 @@ def test_wrong_password_is_a_clear_error_and_leaks_nothing(legacy_db):
     schema = legacy_db.schema_dump()
     secret = "not-the-password-Zq81"
     result = migrate(legacy_db, baseline_version="003", login_password=secret)
-    assert result["_rc"] != 0
+    failed(result)
     assert "Cannot connect" in result["msg"] and "password authentication failed" in result["msg"]
     assert secret not in result["_stdout"] + result["_stderr"]
     assert legacy_db.schema_dump() == schema and legacy_db.ledger() == []
@@ -239,19 +228,15 @@ def test_transaction_control_in_a_file_is_refused_before_anything_runs(db, migra
     path = migrations_copy / "005_data_migration.sql"
     path.write_text("COMMIT;\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
     result = migrate(db, migrations_dir=migrations_copy)
-    assert result["_rc"] != 0
+    failed(result)
     assert "005_data_migration.sql, statement 1 (line 1) is transaction control" in result["msg"]
     assert db.tables() == []
 
 
 def test_a_second_run_waits_for_the_lock_then_names_the_holder(legacy_db):
-    import psycopg2  # pylint: disable=import-outside-toplevel
     from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (  # pylint: disable=import-outside-toplevel
         Ledger, LOCK_NAMESPACE)
-    params = legacy_db.params
-    holder = psycopg2.connect(host=params["login_host"], port=params["login_port"], user=params["login_user"],
-                              password=params["login_password"], dbname=params["login_db"],
-                              application_name="the other runner")
+    holder = app_connection(legacy_db, "the other runner")
     holder.autocommit = True
     key = Ledger(holder, "public", "migration_log").lock_key
     with holder.cursor() as cur:
@@ -259,7 +244,7 @@ def test_a_second_run_waits_for_the_lock_then_names_the_holder(legacy_db):
         pid = cur.fetchone()[1]
     try:
         result = migrate(legacy_db, baseline_version="003", lock_wait_timeout=1)
-        assert result["_rc"] != 0
+        failed(result)
         assert "pid %d" % pid in result["msg"] and "the other runner" in result["msg"]
         assert "user knowledgehub, from 127.0.0.1" in result["msg"]
         assert legacy_db.ledger() == []
@@ -268,7 +253,7 @@ def test_a_second_run_waits_for_the_lock_then_names_the_holder(legacy_db):
         timer.start()
         result = migrate(legacy_db, baseline_version="003", lock_wait_timeout=30)
         timer.join()
-        assert result["_rc"] == 0, result.get("msg")
+        ok(result)
     finally:
         if not holder.closed:
             holder.close()
@@ -276,7 +261,7 @@ def test_a_second_run_waits_for_the_lock_then_names_the_holder(legacy_db):
 
 def test_bad_timeout_value_is_refused(db):
     result = migrate(db, lock_timeout="ten seconds")
-    assert result["_rc"] != 0 and "lock_timeout" in result["msg"]
+    assert "lock_timeout" in failed(result)
     assert db.tables() == []
 
 
@@ -287,7 +272,7 @@ def test_failure_at_commit_leaves_nothing_applied(db, tmp_path):
         "CREATE TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
         "INSERT INTO child VALUES (42);\n", encoding="utf-8")
     result = migrate(db, migrations_dir=tmp_path)
-    assert result["_rc"] != 0
+    failed(result)
     assert "002_child.sql failed at commit" in result["msg"] and result["failure"]["sqlstate"] == "23503"
     assert db.tables() == ["migration_log", "parent"]
     assert [(r["version"], r["status"]) for r in db.ledger()] == [("001", "applied"), ("002", "failed")]
@@ -302,12 +287,12 @@ def _leave_running_row(db, backend_pid):
 
 
 def test_row_left_running_by_a_killed_runner_is_marked_and_the_run_continues(legacy_db):
-    assert migrate(legacy_db, baseline_version="003", target_version="003")["_rc"] == 0
+    ok(migrate(legacy_db, baseline_version="003", target_version="003"))
     _leave_running_row(legacy_db, 999999)
     check = migrate(legacy_db, check_mode=True)
     assert [r["version"] for r in check["interrupted"]] == ["004"] and check["changed"] is True
     result = migrate(legacy_db)
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert [r["version"] for r in result["interrupted"]] == ["004"]
     assert [m["version"] for m in result["applied"]] == ["004", "005"]
     rows = [(r["version"], r["status"]) for r in legacy_db.ledger()]
@@ -316,24 +301,20 @@ def test_row_left_running_by_a_killed_runner_is_marked_and_the_run_continues(leg
 
 
 def test_a_killed_runners_session_still_open_is_waited_for_then_named(legacy_db):
-    import psycopg2  # pylint: disable=import-outside-toplevel
-    assert migrate(legacy_db, baseline_version="003", target_version="003")["_rc"] == 0
-    params = legacy_db.params
-    zombie = psycopg2.connect(host=params["login_host"], port=params["login_port"], user=params["login_user"],
-                              password=params["login_password"], dbname=params["login_db"],
-                              application_name="knowledgehub.migration pg_migrate 004")
+    ok(migrate(legacy_db, baseline_version="003", target_version="003"))
+    zombie = app_connection(legacy_db, "knowledgehub.migration pg_migrate 004")
     try:
         with zombie.cursor() as cur:
             cur.execute("SELECT pg_backend_pid()")
             pid = cur.fetchone()[0]
         _leave_running_row(legacy_db, pid)
         result = migrate(legacy_db, lock_wait_timeout=1)
-        assert result["_rc"] != 0
+        failed(result)
         assert "pid %d" % pid in result["msg"] and "pg_terminate_backend" in result["msg"]
         assert legacy_db.ledger()[-1]["status"] == "running"
         assert "ai_memories" in legacy_db.tables() and "enhanced_chunks" not in legacy_db.tables()
     finally:
         zombie.close()
     result = migrate(legacy_db, lock_wait_timeout=5)
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert [m["version"] for m in result["applied"]] == ["004", "005"]

@@ -5,39 +5,31 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import threading
 import time
 
-import psycopg2
 import pytest
-import yaml
-
-from conftest import MIGRATIONS, module_result, run_module, start_module
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import discover
 
-EXPECT_004 = yaml.safe_load(open(os.path.join(MIGRATIONS, "expectations", "004_hybrid_rag_schema.yml"),
-                                 encoding="utf-8"))
-EXPECT_005 = yaml.safe_load(open(os.path.join(MIGRATIONS, "expectations", "005_data_migration.yml"),
-                                 encoding="utf-8"))
+from support.database import CRITICAL, app_connection, drop_database
+from support.expectations import expectations
+from support.modules import failed, module_result, ok, run_module, start_module
+from support.paths import MIGRATIONS
+
+EXPECT_004 = expectations("004")
+EXPECT_005 = expectations("005")
 FILES = {f.version: f for f in discover(MIGRATIONS)[0]}
-CRITICAL = ("ai_memories", "documents", "chunks")
+# legacy_db (001-003 by hand, sample data, no ledger) and the run the kill points are spread over
+CHUNKS = 3000
+pytestmark = pytest.mark.legacy_chunks(CHUNKS)
 FAST_RETRIES = dict(lock_timeout="300ms", lock_retries=2, lock_retry_delay=0.1, blocking_sessions="ignore")
 
 
 def args_for(db, **options):
     return dict(dict(db.params, migrations_dir=MIGRATIONS, baseline_version="003"), **options)
-
-
-def session(db, application_name="the application"):
-    params = db.params
-    conn = psycopg2.connect(host=params["login_host"], port=params["login_port"], user=params["login_user"],
-                            password=params["login_password"], dbname=params["login_db"],
-                            application_name=application_name)
-    return conn
 
 
 def backend_pid(conn):
@@ -53,16 +45,16 @@ def hold_read_lock(conn, table="ai_memories"):
 
 
 @pytest.fixture
-def baselined(legacy_clone):
+def baselined(legacy_db):
     """The legacy database adopted by the ledger (001-003 baseline), 004/005 pending."""
-    result = run_module("pg_migrate", args_for(legacy_clone, target_version="003"))
-    assert result["_rc"] == 0, result.get("msg")
-    return legacy_clone
+    result = run_module("pg_migrate", args_for(legacy_db, target_version="003"))
+    ok(result)
+    return legacy_db
 
 
 def test_lock_timeout_retries_then_names_the_relation_and_the_blocker(baselined):
     schema = baselined.schema_dump()
-    blocker = session(baselined)
+    blocker = app_connection(baselined, "the application")
     try:
         hold_read_lock(blocker)
         pid = backend_pid(blocker)
@@ -71,7 +63,7 @@ def test_lock_timeout_retries_then_names_the_relation_and_the_blocker(baselined)
         elapsed = time.monotonic() - started
     finally:
         blocker.close()
-    assert result["_rc"] != 0
+    failed(result)
     failure = result["failure"]
     assert failure["sqlstate"] == "55P03" and failure["attempts"] == 3
     assert "ai_memories" in failure["blocked_by"] and "pid %d" % pid in failure["blocked_by"]
@@ -82,7 +74,7 @@ def test_lock_timeout_retries_then_names_the_relation_and_the_blocker(baselined)
 
 
 def test_lock_timeout_retry_succeeds_once_the_blocker_is_gone(baselined):
-    blocker = session(baselined)
+    blocker = app_connection(baselined, "the application")
     hold_read_lock(blocker)
     timer = threading.Timer(1.5, blocker.close)
     timer.start()
@@ -91,7 +83,7 @@ def test_lock_timeout_retry_succeeds_once_the_blocker_is_gone(baselined):
                                                    lock_retry_delay=0.2, blocking_sessions="ignore"))
     finally:
         timer.join()
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     first = result["applied"][0]
     assert first["version"] == "004" and first["attempts"] > 1
     assert [m["version"] for m in result["applied"]] == ["004", "005"]
@@ -99,7 +91,7 @@ def test_lock_timeout_retry_succeeds_once_the_blocker_is_gone(baselined):
 
 def test_long_transactions_are_listed_and_nothing_runs_under_policy_fail(baselined):
     schema = baselined.schema_dump()
-    blocker = session(baselined, "a forgotten psql")
+    blocker = app_connection(baselined, "a forgotten psql")
     try:
         hold_read_lock(blocker, "documents")
         pid = backend_pid(blocker)
@@ -107,7 +99,7 @@ def test_long_transactions_are_listed_and_nothing_runs_under_policy_fail(baselin
         result = run_module("pg_migrate", args_for(baselined, blocking_sessions="fail", long_transaction_seconds=2))
     finally:
         blocker.close()
-    assert result["_rc"] != 0
+    failed(result)
     assert "pid %d" % pid in result["msg"] and "a forgotten psql" in result["msg"]
     assert "pg_terminate_backend" in result["msg"] and "Nothing of 004_hybrid_rag_schema.sql was run" in result["msg"]
     assert baselined.schema_dump() == schema
@@ -115,7 +107,7 @@ def test_long_transactions_are_listed_and_nothing_runs_under_policy_fail(baselin
 
 
 def test_policy_wait_goes_ahead_once_the_long_transaction_ends(baselined):
-    blocker = session(baselined)
+    blocker = app_connection(baselined, "the application")
     hold_read_lock(blocker, "documents")
     time.sleep(1.2)
     timer = threading.Timer(2.0, blocker.close)
@@ -126,7 +118,7 @@ def test_policy_wait_goes_ahead_once_the_long_transaction_ends(baselined):
                                                    blocking_sessions_timeout=30))
     finally:
         timer.join()
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert time.monotonic() - started >= 0.5
     assert [m["version"] for m in result["applied"]] == ["004", "005"]
 
@@ -142,7 +134,7 @@ def test_header_directives_set_this_files_timeouts(db, tmp_path):
         "  current_setting('statement_timeout') AS statement_timeout;\n", encoding="utf-8")
     result = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path), lock_timeout="4s",
                                            idle_in_transaction_timeout="45s"))
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert db.rows("TABLE seen_001") == [["4s", "0", "45s"]]
     assert db.rows("TABLE seen_002") == [["250ms", "5min"]]
 
@@ -151,7 +143,7 @@ def test_unknown_directive_is_refused_before_anything_runs(db, tmp_path):
     (tmp_path / "001_a.sql").write_text("CREATE TABLE a (id int);\n", encoding="utf-8")
     (tmp_path / "002_b.sql").write_text("-- migrate:transactions off\nCREATE TABLE b (id int);\n", encoding="utf-8")
     result = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))
-    assert result["_rc"] != 0
+    failed(result)
     assert "002_b.sql, line 1: unknown directive migrate:transactions" in result["msg"]
     assert db.tables() == []
 
@@ -169,7 +161,7 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS tags_name_len ON tags (length(name));
 def test_statement_by_statement_file_resumes_where_it_failed_and_drops_the_invalid_index(db, tmp_path):
     (tmp_path / "001_tags.sql").write_text(STATEMENT_BY_STATEMENT, encoding="utf-8")
     first = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))
-    assert first["_rc"] != 0
+    failed(first)
     assert first["failure"]["statement"] == 4 and first["failure"]["sqlstate"] == "23505"
     assert "a rerun continues at the failing statement" in first["msg"]
     row = db.ledger()[-1]
@@ -178,7 +170,7 @@ def test_statement_by_statement_file_resumes_where_it_failed_and_drops_the_inval
 
     db.sql("DELETE FROM tags WHERE id = (SELECT max(id) FROM tags WHERE name = 'duplicate')")
     second = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))
-    assert second["_rc"] == 0, second.get("msg")
+    ok(second)
     assert second["applied"][0]["resumed_at"] == 4
     assert db.sql("SELECT count(*) FROM tags") == "501"  # statements 2 and 3 were not run twice
     assert db.rows("SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = 'tags'::regclass "
@@ -189,10 +181,10 @@ def test_statement_by_statement_file_resumes_where_it_failed_and_drops_the_inval
 def test_partly_applied_file_that_changed_is_refused(db, tmp_path):
     path = tmp_path / "001_tags.sql"
     path.write_text(STATEMENT_BY_STATEMENT, encoding="utf-8")
-    assert run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))["_rc"] != 0
+    failed(run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path))))
     path.write_text(STATEMENT_BY_STATEMENT.replace("('duplicate'), ('duplicate')", "('once')"), encoding="utf-8")
     result = run_module("pg_migrate", dict(db.params, migrations_dir=str(tmp_path)))
-    assert result["_rc"] != 0 and "was partly applied (statements 1-3 committed" in result["msg"]
+    assert "was partly applied (statements 1-3 committed" in failed(result)
     assert db.sql("SELECT count(*) FROM tags") == "502"
 
 
@@ -262,7 +254,7 @@ def assert_ledger_tells_the_truth(db, baseline_schema, originals):
 
 def finish_and_check(db, originals):
     result = run_module("pg_migrate", args_for(db, lock_wait_timeout=30))
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     statuses = {r["version"]: r["status"] for r in db.ledger()}
     assert statuses["004"] == "applied" and statuses["005"] == "applied"
     for inv in EXPECT_005["invariants"]:
@@ -271,16 +263,15 @@ def finish_and_check(db, originals):
 
 
 @pytest.fixture(scope="module")
-def full_run_seconds(cluster, legacy_template):
+def full_run_seconds(cluster, legacy_templates):
     """How long 004+005 take on the template's data: kill points are spread over it."""
-    from conftest import new_database  # pylint: disable=import-outside-toplevel
-    db = new_database(cluster, legacy_template.name)
+    db = legacy_templates.clone(CHUNKS)
     try:
         started = time.monotonic()
-        assert run_module("pg_migrate", args_for(db))["_rc"] == 0
+        ok(run_module("pg_migrate", args_for(db)))
         return time.monotonic() - started
     finally:
-        cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db.name)
+        drop_database(cluster, db.name)
 
 
 KILL_TRIALS = 20
@@ -331,7 +322,7 @@ def test_the_kill_points_landed_in_every_phase():
 def test_check_mode_lists_pending_files_lint_findings_and_locks(baselined):
     schema = baselined.schema_dump()
     result = run_module("pg_migrate", args_for(baselined), check_mode=True)
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert [m["version"] for m in result["pending"]] == ["004", "005"]
     assert result["lint"]["counts"]["error"] == 0 and result["lint"]["files"] == [
         "004_hybrid_rag_schema.sql", "005_data_migration.sql"]
@@ -342,21 +333,19 @@ def test_check_mode_lists_pending_files_lint_findings_and_locks(baselined):
     assert baselined.schema_dump() == schema
 
 
-def _with_extra_migration(tmp_path, body):
-    import shutil  # pylint: disable=import-outside-toplevel
-    target = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS, target)
-    (target / "006_token_index.sql").write_text(body, encoding="utf-8")
-    return target
+def _with_extra_migration(migrations_copy, body):
+    (migrations_copy / "006_token_index.sql").write_text(body, encoding="utf-8")
+    return migrations_copy
 
 
-def test_lint_gate_blocks_a_long_lock_on_a_populated_table_and_nothing_runs(baselined, tmp_path):
-    assert run_module("pg_migrate", args_for(baselined))["_rc"] == 0
+def test_lint_gate_blocks_a_long_lock_on_a_populated_table_and_nothing_runs(baselined, migrations_copy):
+    ok(run_module("pg_migrate", args_for(baselined)))
     ledger = baselined.ledger()
-    migrations = _with_extra_migration(tmp_path, "-- An index on a big table, built the blocking way.\n"
-                                                 "CREATE INDEX idx_chunks_token_count ON chunks (token_count);\n")
+    migrations = _with_extra_migration(migrations_copy,
+                                       "-- An index on a big table, built the blocking way.\n"
+                                       "CREATE INDEX idx_chunks_token_count ON chunks (token_count);\n")
     result = run_module("pg_migrate", args_for(baselined, migrations_dir=str(migrations)))
-    assert result["_rc"] != 0
+    failed(result)
     assert "Lint gate" in result["msg"] and "006_token_index.sql line 2" in result["msg"]
     assert "require-concurrent-index-creation" in result["msg"] and "Nothing was run" in result["msg"]
     assert result["lint"]["blocking"][0]["statement"] == 1
@@ -364,13 +353,14 @@ def test_lint_gate_blocks_a_long_lock_on_a_populated_table_and_nothing_runs(base
     assert "idx_chunks_token_count" not in baselined.sql("SELECT string_agg(indexname, ',') FROM pg_indexes")
 
 
-def test_a_finding_accepted_for_one_statement_lets_the_run_go(baselined, tmp_path):
-    assert run_module("pg_migrate", args_for(baselined))["_rc"] == 0
+def test_a_finding_accepted_for_one_statement_lets_the_run_go(baselined, migrations_copy):
+    ok(run_module("pg_migrate", args_for(baselined)))
     migrations = _with_extra_migration(
-        tmp_path, "-- squawk-ignore require-concurrent-index-creation -- chunks is write-once, a short SHARE lock is fine\n"
-                  "CREATE INDEX idx_chunks_token_count ON chunks (token_count);\n")
+        migrations_copy,
+        "-- squawk-ignore require-concurrent-index-creation -- chunks is write-once, a short SHARE lock is fine\n"
+        "CREATE INDEX idx_chunks_token_count ON chunks (token_count);\n")
     result = run_module("pg_migrate", args_for(baselined, migrations_dir=str(migrations)))
-    assert result["_rc"] == 0, result.get("msg")
+    ok(result)
     assert [m["version"] for m in result["applied"]] == ["006"]
     assert result["lint"]["counts"]["error"] == 0 and result["lint"]["ignores"][0]["rules"] == [
         "require-concurrent-index-creation"]
@@ -378,5 +368,6 @@ def test_a_finding_accepted_for_one_statement_lets_the_run_go(baselined, tmp_pat
 
 def test_missing_linter_is_a_clear_error(baselined):
     result = run_module("pg_migrate", args_for(baselined, squawk_path="/nonexistent/squawk"))
-    assert result["_rc"] != 0 and "/nonexistent/squawk" in result["msg"] and "squawk-cli" in result["msg"]
+    msg = failed(result)
+    assert "/nonexistent/squawk" in msg and "squawk-cli" in msg
     assert [r["version"] for r in baselined.ledger()] == ["001", "002", "003"]
