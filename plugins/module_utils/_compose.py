@@ -16,7 +16,10 @@ import os
 import time
 from typing import IO, Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError, CommandResult, spawn
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
+from ansible_collections.knowledgehub.migration.plugins.module_utils._options import RUNNERS
+from ansible_collections.knowledgehub.migration.plugins.module_utils._process import CommandResult, ProcessError, spawn
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import connection_argument_spec
 
 DEFAULT_COMMAND = ("docker", "compose")
 
@@ -32,12 +35,18 @@ def compose_argument_spec() -> dict[str, Any]:
     )
 
 
-class ComposeError(Exception):
-    """A compose command failed, or the project is not what the caller expects."""
+def client_argument_spec() -> dict[str, Any]:
+    """The options of a module that runs the PostgreSQL client programs: the connection, the compose project, where
+    the programs run (the ``compose.runner`` doc fragment) and from which bin directory (each module documents
+    ``pg_bin_dir``: which programs it runs)."""
+    spec = connection_argument_spec()
+    spec.update(compose_argument_spec())
+    spec.update(runner=dict(type="str", default="auto", choices=list(RUNNERS)), pg_bin_dir=dict(type="path"))
+    return spec
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.details = details or {}
+
+class ComposeError(Failure):
+    """A compose command failed, or the project is not what the caller expects."""
 
 
 def parse_ps(text: str) -> list[dict[str, Any]]:
@@ -99,6 +108,12 @@ class Project:
         self.env = dict(env if env is not None else os.environ)
         self.env["LC_ALL"] = "C"
 
+    @classmethod
+    def from_params(cls, params: dict[str, Any], env: dict[str, str] | None = None) -> "Project":
+        """The project the module's compose options (``compose_argument_spec``) address."""
+        return cls(params.get("project_dir") or "", params.get("compose_command"), params.get("compose_files"),
+                   params.get("project_name"), env=env)
+
     def argv(self, *args: str) -> list[str]:
         argv = self.command + ["--project-directory", self.project_dir]
         for name in self.files:
@@ -115,11 +130,11 @@ class Project:
         try:
             running = spawn(argv, self.env, stdin=stdin, stdout=stdout, cwd=self.project_dir, umask=-1,
                             hint=" Install the docker CLI with its compose plugin, or set compose_command.")
-        except ClientError as exc:
-            raise ComposeError(str(exc)) from None
+        except ProcessError as exc:
+            raise ComposeError(exc.message) from None
         try:
             done = running.wait(timeout)
-        except ClientError:
+        except ProcessError:
             raise ComposeError("`%s` did not finish within %s seconds and was stopped."
                                % (" ".join(argv), timeout)) from None
         if check and done.rc != 0:

@@ -4,7 +4,7 @@
 """File-level backups of a compose application: its configuration and its data volume.
 
 Two kinds, each a tar archive with a manifest beside it, in the same backup directory
-and under the same rules as the database dumps (_backup.py): written as ``.partial``,
+and under the same rules as the database dumps (_backup_store.py): written as ``.partial``,
 verified, made 0600, renamed, then the manifest; retention counts only verified ones.
 
 - ``config``: named paths (the compose file, ``.env``, ``config/``...). Every file is
@@ -29,13 +29,26 @@ import tarfile
 import time
 from typing import IO, Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup import BackupError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._archive import sha256_file
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import (
+    PARTIAL_SUFFIX,
+    BackupError,
+    ensure_private_dir,
+    new_backup_id,
+    new_manifest,
+    remove_path,
+    space_verdict,
+    store,
+    utcnow,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import (
     ComposeError,
     Project,
     volume_mount,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import first_line
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
+from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_label
 
 KINDS = ("config", "volume")
 _COPY_BLOCK = 1024 * 1024
@@ -167,7 +180,7 @@ def read_back(path: str, expected: dict[str, dict[str, Any]] | None = None) -> d
                     pg_version = first.decode("ascii", "replace").strip()
     except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
         raise BackupError("The archive %s cannot be read back: %s. It was not recorded as a backup."
-                          % (path, _backup.first_line(exc))) from None
+                          % (path, first_line(exc))) from None
     if expected is not None:
         wrong = sorted(name for name, facts in expected.items() if seen.get(name) != facts["sha256"])
         if wrong:
@@ -186,69 +199,63 @@ def compress_file(source: str, target: str) -> None:
         os.fsync(raw.fileno())
 
 
-class FilesBackup:
-    """One config or volume backup; ``run()`` returns the module result or raises BackupError."""
+class FilesBackup(Job):
+    """One config or volume backup: ``plan`` measures it and checks the space (stopping nothing), ``apply`` takes it."""
 
-    def __init__(self, params: dict[str, Any], check_mode: bool) -> None:
+    def __init__(self, params: dict[str, Any]) -> None:
         self.p = params
-        self.check_mode = check_mode
         self.label = params.get("label") or "knowledgehub"
-        _backup.check_label(self.label)
         self.kind = "volume" if params.get("volume") else "config"
         self.compress = params.get("compression", "gzip") == "gzip"
         self.backup_dir = os.path.abspath(params["backup_dir"])
         self.result: dict[str, Any] = {"changed": False, "kind": self.kind, "warnings": []}
+        self.s: dict[str, Any] = {}  # what the plan found: paths, or the project, its service and the volume
 
     # -- shared steps --------------------------------------------------------------
 
     def _names(self) -> tuple[str, str, str]:
-        now = _backup.utcnow()
-        backup_id = _backup.new_backup_id(self.backup_dir, "%s-%s" % (self.label, self.kind), now)
+        now = utcnow()
+        backup_id = new_backup_id(self.backup_dir, "%s-%s" % (self.label, self.kind), now)
         final = os.path.join(self.backup_dir, backup_id + (".tar.gz" if self.compress else ".tar"))
-        return backup_id, final, final + _backup.PARTIAL_SUFFIX
+        return backup_id, final, final + PARTIAL_SUFFIX
 
     def _space(self, estimated: int) -> None:
-        verdict = _backup.space_verdict(self.backup_dir, estimated)
+        verdict = space_verdict(self.backup_dir, estimated)
         self.result["free_space"] = verdict
         if self.p.get("check_free_space", True) and not verdict["ok"]:
             raise BackupError("Not enough free space for the %s backup: %s. Free space or choose another backup_dir; "
                               "nothing was written." % (self.kind, verdict["summary"]), {"free_space": verdict})
 
-    def _record(self, backup_id: str, final: str, created: str, facts: dict[str, Any]) -> dict[str, Any]:
-        sha256, size = _backup.sha256_file(final)
-        manifest = {
-            "manifest_version": _backup.MANIFEST_VERSION,
-            "backup_id": backup_id,
-            "label": self.label,
-            "kind": self.kind,
-            "format": "tar.gz" if self.compress else "tar",
-            "created_at": created,
-            "completed_at": _backup.utcnow().isoformat(),
-            "verified": True,
-            "archive": {"name": os.path.basename(final), "type": "file", "sha256": sha256, "size_bytes": size},
-            "run_id": self.p.get("run_id"),
-            "purpose": self.p.get("purpose"),
-            "executed": _backup.who(),
-        }
-        manifest.update(facts)
-        path = _backup.manifest_path(self.backup_dir, backup_id)
-        _backup.write_json_atomic(path, manifest)
-        removed = _backup.apply_retention(self.backup_dir, self.label, self.kind, self.p.get("keep_last") or 0)
+    def _record(self, backup_id: str, final: str, created: str, facts: dict[str, Any]) -> None:
+        sha256, size = sha256_file(final)
+        manifest = new_manifest(backup_id, self.label, self.kind, "tar.gz" if self.compress else "tar", created,
+                                self.p, archive={"name": os.path.basename(final), "type": "file", "sha256": sha256,
+                                                 "size_bytes": size}, **facts)
+        path, removed = store(self.backup_dir, manifest, self.p.get("keep_last") or 0)
         self.result.update(changed=True, backup_id=backup_id, path=final, manifest=path, sha256=sha256,
                            size_bytes=size, removed=removed)
-        return manifest
 
-    def run(self) -> dict[str, Any]:
-        try:
-            return self._config() if self.kind == "config" else self._volume()
-        except ComposeError as exc:
-            raise BackupError(str(exc), exc.details) from None
+    def plan(self) -> dict[str, Any]:
+        check_label(self.label)
+        if self.kind == "config":
+            self._plan_config()
+        else:
+            self._plan_volume()
+        return dict(self.result)
+
+    def apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        ensure_private_dir(self.backup_dir)
+        created = utcnow().isoformat()
+        if self.kind == "config":
+            self._config(created)
+        else:
+            self._volume(created)
+        return self.result
 
     # -- configuration ---------------------------------------------------------------
 
-    def _config(self) -> dict[str, Any]:
-        project_dir = self.p.get("project_dir")
-        paths = resolve_paths(self.p.get("paths") or [], project_dir)
+    def _plan_config(self) -> None:
+        paths = resolve_paths(self.p.get("paths") or [], self.p.get("project_dir"))
         found, skipped = walk(paths)
         size = sum(os.lstat(p).st_size for p in found if os.path.isfile(p) and not os.path.islink(p))
         self.result.update(paths=paths, entries=len(found), skipped_special_files=skipped)
@@ -256,17 +263,17 @@ class FilesBackup:
             self.result["warnings"].append("Left out %d special files (sockets, devices, fifos): %s"
                                            % (len(skipped), ", ".join(skipped[:5])))
         self._space(size + 1024 * len(found))
-        if self.check_mode:
-            return self.result
-        _backup.ensure_private_dir(self.backup_dir)
-        created = _backup.utcnow().isoformat()
+        self.s["paths"] = paths
+
+    def _config(self, created: str) -> None:
+        project_dir, paths = self.p.get("project_dir"), self.s["paths"]
         backup_id, final, partial = self._names()
         try:
             written = write_config_tar(partial, paths, project_dir, self.compress)
             check = read_back(partial, written["files"])
             os.replace(partial, final)
         except BaseException:
-            _backup.remove_path(partial)
+            remove_path(partial)
             raise
         self._record(backup_id, final, created, {
             "paths": paths, "project_dir": project_dir,
@@ -275,15 +282,13 @@ class FilesBackup:
             "verification": {"read_back_entries": check["entries"], "files_compared": len(written["files"])},
         })
         self.result["files"] = len(written["files"])
-        return self.result
 
     # -- the data volume --------------------------------------------------------------
 
-    def _volume(self) -> dict[str, Any]:
+    def _plan_volume(self) -> None:
         if not self.p.get("project_dir"):
             raise BackupError("A volume backup needs project_dir: the directory of the application's compose file.")
-        project = Project(self.p["project_dir"], self.p.get("compose_command"), self.p.get("compose_files"),
-                          self.p.get("project_name"))
+        project = Project.from_params(self.p)
         service = self.p.get("db_service") or "db"
         mount = volume_mount(project.config(), service, self.p["volume"])
         others = [s for s in (self.p.get("stop_services") or []) if s != service]
@@ -292,14 +297,14 @@ class FilesBackup:
         used = self._volume_bytes(project, service, mount["target"], before[service]["state"] == "running")
         self.result.update(volume=mount, would_stop=running, volume_bytes=used)
         self._space(used * (2 if self.compress else 1))
-        if self.check_mode:
-            return self.result
-        _backup.ensure_private_dir(self.backup_dir)
-        created = _backup.utcnow().isoformat()
+        self.s.update(project=project, service=service, mount=mount, others=others, running=running)
+
+    def _volume(self, created: str) -> None:
+        project, service, mount, running = self.s["project"], self.s["service"], self.s["mount"], self.s["running"]
         backup_id, final, partial = self._names()
         raw = partial + ".tar" if self.compress else partial
         try:
-            timing = self._archive_stopped(project, service, others, running, mount["target"], raw)
+            timing = self._archive_stopped(project, service, self.s["others"], running, mount["target"], raw)
             if self.compress:
                 compress_file(raw, partial)
                 os.unlink(raw)
@@ -309,7 +314,7 @@ class FilesBackup:
             os.replace(partial, final)
         except BaseException:
             for path in (raw, partial):
-                _backup.remove_path(path)
+                remove_path(path)
             raise
         self._record(backup_id, final, created, {
             "project_dir": self.p["project_dir"], "service": service, "volume": mount,
@@ -319,7 +324,6 @@ class FilesBackup:
         })
         self.result.update(stopped_services=running, entries=check["entries"], pg_version=check["pg_version"],
                            downtime_ms=timing["downtime"], durations_ms=timing)
-        return self.result
 
     def _volume_bytes(self, project: Project, service: str, target: str, up: bool) -> int:
         """Bytes used in the volume (du inside the service's container, or a one-off one when it is stopped)."""
@@ -384,7 +388,3 @@ class FilesBackup:
             raise error
         return timing
 
-
-def run_files_backup(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    """A verified config or volume backup (in check mode, what it would take); raises BackupError."""
-    return FilesBackup(params, check_mode).run()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup_store
 
 
 def manifest_of(result: dict) -> dict:
@@ -21,10 +21,10 @@ def nothing_recorded(backup_dir: str, label: str | None = None) -> None:
     """No backup counted as good: no manifest, no archive, nothing retention would count."""
     if not os.path.isdir(backup_dir):
         return
-    leftovers = [n for n in os.listdir(backup_dir) if not n.endswith(_backup.FAILED_SUFFIX)]
+    leftovers = [n for n in os.listdir(backup_dir) if not n.endswith(_backup_store.FAILED_SUFFIX)]
     assert leftovers == [], leftovers
     if label:
-        assert _backup.good_backups(backup_dir, label) == []
+        assert _backup_store.good_backups(backup_dir, label) == []
 
 
 def backup_files(backup_dir) -> list[str]:

@@ -13,7 +13,17 @@ import tarfile
 import pytest
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils import _files_backup
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup import BackupError, load_manifest
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import BackupError, load_manifest
+
+
+def run_files_backup(params, check_mode):
+    """The job as _module.execute runs it: its plan, applied unless in check mode."""
+    job = _files_backup.FilesBackup(params)
+    try:
+        plan = job.plan()
+        return plan if check_mode else job.apply(plan)
+    finally:
+        job.close()
 
 
 @pytest.fixture
@@ -33,7 +43,7 @@ def backup(tmp_path, project, **extra):
     params = dict(backup_dir=str(tmp_path / "backups"), label="kh", paths=["compose.yml", ".env", "config"],
                   project_dir=str(project), compression="gzip", keep_last=0, check_free_space=True)
     params.update(extra)
-    return _files_backup.run_files_backup(params, check_mode=False)
+    return run_files_backup(params, check_mode=False)
 
 
 def test_config_backup_holds_every_file_byte_for_byte_and_is_private(tmp_path, project):
@@ -103,7 +113,7 @@ def test_retention_keeps_the_newest_config_archives(tmp_path, project):
 
 def test_check_mode_writes_nothing(tmp_path, project):
     params = dict(backup_dir=str(tmp_path / "backups"), paths=[str(project)], compression="gzip")
-    result = _files_backup.run_files_backup(params, check_mode=True)
+    result = run_files_backup(params, check_mode=True)
     assert result["changed"] is False and result["entries"] == 8 and result["free_space"]["ok"]
     assert not (tmp_path / "backups").exists()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup import (
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import (
     BackupError,
     check_recovery_point_options,
     wants_recovery_point,

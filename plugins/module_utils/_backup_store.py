@@ -1,0 +1,360 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backup directory: backup ids, private files, manifests, retention, free space, recovery points.
+
+Every kind of backup (a dump, a clone, a configuration or volume archive) lives in
+one directory (0700) as its archive (0600) and a JSON manifest beside it
+(``<backup_id>.manifest.json``). An archive is written as ``<name>.partial`` and
+renamed once verified; only then is its manifest written, atomically. So a backup
+is a manifest saying ``verified: true``: retention and restores count nothing else,
+and a backup used up by a restore (``consumed_at``) no longer counts either.
+
+A verified backup of a migration run is also recorded as a recovery point of that
+run, in the table beside the ledger (``record_recovery_point``): after the
+manifest, never before, never for a failed backup.
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import json
+import os
+import shutil
+import socket
+from typing import Any, Callable
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
+from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (
+    LedgerError,
+    RecoveryPoints,
+    recovery_point_row,
+    recovery_point_table,
+)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import ConnectionFailure, Target, psycopg2
+
+MANIFEST_VERSION = 1
+MANIFEST_SUFFIX = ".manifest.json"
+PARTIAL_SUFFIX = ".partial"
+FAILED_SUFFIX = ".failed"
+
+# Dump size per byte of table data (heap + TOAST), measured on KnowledgeHub data
+# (bench/README.md): real[] embeddings grow ~2.5x as text, prose shrinks a little.
+# Rounded up: the estimate errs on the side of asking for more room.
+SIZE_FACTORS = {"none": 1.8, "gzip": 0.8, "lz4": 1.0, "zstd": 0.7}
+SCHEMA_BYTES = 1024 * 1024
+RESERVE_FRACTION = 0.10
+RESERVE_MIN = 16 * 1024 * 1024
+
+
+class BackupError(Failure):
+    """A backup (or a restore's check of one) failed; nothing that fails on the way counts as a backup."""
+
+
+# -- small helpers -----------------------------------------------------------------
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def human(num: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(num) < 1024 or unit == "TiB":
+            return "%.1f %s" % (num, unit) if unit != "B" else "%d B" % num
+        num /= 1024.0
+    return "%d B" % num  # pragma: no cover
+
+
+def who() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # pragma: no cover - no passwd entry
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}
+
+
+# -- size and space -----------------------------------------------------------------
+
+
+def estimate_size(data_bytes: int, n_tables: int, scope: str, compression: str) -> int:
+    """Expected archive size from the size of the table data in scope and the compression method."""
+    schema = SCHEMA_BYTES + 4096 * n_tables
+    if scope == "schema-only":
+        return schema
+    method = compression.split(":")[0] if compression else "none"
+    return int(data_bytes * SIZE_FACTORS.get(method, SIZE_FACTORS["none"])) + schema
+
+
+def existing_parent(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def space_verdict(path: str, estimated: int) -> dict[str, Any]:
+    """Free space where ``path`` is (or would be created) against what the backup needs."""
+    where = existing_parent(path)
+    stat = os.statvfs(where)
+    free = stat.f_bavail * stat.f_frsize
+    required = estimated + max(int(estimated * RESERVE_FRACTION), RESERVE_MIN)
+    return {"filesystem_path": where, "free_bytes": free, "estimated_bytes": estimated,
+            "required_free_bytes": required, "ok": free >= required,
+            "summary": "needs %s (estimate %s + reserve), %s free on %s"
+                       % (human(required), human(estimated), human(free), where)}
+
+
+# -- files ----------------------------------------------------------------------------
+
+
+def write_json_atomic(path: str, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path``: mode 0600, fsynced, renamed into place."""
+    directory = os.path.dirname(path)
+    tmp = os.path.join(directory, ".%s.tmp" % os.path.basename(path))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_path(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create ``path`` (and parents) mode 0700; an existing backup directory is set to 0700."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def make_private(path: str) -> None:
+    """Files 0600, directories 0700, throughout an archive."""
+    if os.path.isdir(path):
+        os.chmod(path, 0o700)
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o700)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o600)
+    else:
+        os.chmod(path, 0o600)
+
+
+def new_backup_id(backup_dir: str, label: str, now: datetime.datetime) -> str:
+    base = "%s_%s" % (label, now.strftime("%Y%m%dT%H%M%SZ"))
+    candidate = base
+    number = 1
+    while _taken(backup_dir, candidate):
+        number += 1
+        candidate = "%s_%d" % (base, number)
+    return candidate
+
+
+def _taken(backup_dir: str, backup_id: str) -> bool:
+    if not os.path.isdir(backup_dir):
+        return False
+    return any(name.startswith(backup_id + ".") for name in os.listdir(backup_dir))
+
+
+# -- manifests ---------------------------------------------------------------------------
+
+
+def new_manifest(backup_id: str, label: str, kind: str, fmt: str, created_at: str, params: dict[str, Any],
+                 **facts: Any) -> dict[str, Any]:
+    """A verified backup's manifest: what every kind records (completed now), then the kind's own ``facts``."""
+    manifest = {"manifest_version": MANIFEST_VERSION, "backup_id": backup_id, "label": label, "kind": kind,
+                "format": fmt, "created_at": created_at, "completed_at": utcnow().isoformat(), "verified": True,
+                "run_id": params.get("run_id"), "purpose": params.get("purpose"), "executed": who()}
+    manifest.update(facts)
+    return manifest
+
+
+def store(backup_dir: str, manifest: dict[str, Any], keep: int,
+          drop_clone: Callable[[dict[str, Any]], None] | None = None) -> tuple[str, list[str]]:
+    """Write the manifest of a verified backup, then apply retention; (manifest path, backup ids removed)."""
+    path = manifest_path(backup_dir, manifest["backup_id"])
+    write_json_atomic(path, manifest)
+    return path, apply_retention(backup_dir, manifest["label"], manifest["kind"], keep, drop_clone)
+
+
+def load_manifest(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise BackupError("Cannot read the backup manifest %s: %s." % (path, exc)) from None
+    if not isinstance(data, dict) or data.get("manifest_version") != MANIFEST_VERSION:
+        raise BackupError("%s is not a manifest of this collection (manifest_version %r)."
+                          % (path, data.get("manifest_version") if isinstance(data, dict) else None))
+    return data
+
+
+def manifest_path(backup_dir: str, backup_id: str) -> str:
+    return os.path.join(backup_dir, backup_id + MANIFEST_SUFFIX)
+
+
+def list_manifests(backup_dir: str) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if not os.path.isdir(backup_dir):
+        return found
+    for name in sorted(os.listdir(backup_dir)):
+        if name.endswith(MANIFEST_SUFFIX) and not name.startswith("."):
+            path = os.path.join(backup_dir, name)
+            try:
+                found.append((path, load_manifest(path)))
+            except BackupError:
+                continue
+    return found
+
+
+def is_good(manifest: dict[str, Any]) -> bool:
+    return manifest.get("verified") is True and not manifest.get("consumed_at")
+
+
+def good_backups(backup_dir: str, label: str, kind: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Verified, unconsumed backups of ``label`` (and ``kind``), newest first."""
+    rows = [(p, m) for p, m in list_manifests(backup_dir)
+            if m.get("label") == label and is_good(m) and (kind is None or m.get("kind") == kind)]
+    rows.sort(key=lambda pm: (pm[1].get("created_at", ""), pm[1].get("backup_id", "")), reverse=True)
+    return rows
+
+
+def find_backup(manifest_file: str | None, backup_dir: str | None, label: str,
+                kind: str | None) -> tuple[str, dict[str, Any]]:
+    """The backup to restore: the one ``manifest_file`` names, or the newest good one of ``label`` (and ``kind``)
+    in ``backup_dir``. A backup that is not verified or was used up is refused."""
+    if manifest_file:
+        path = os.path.abspath(manifest_file)
+        manifest = load_manifest(path)
+        if not is_good(manifest):
+            state = "was consumed at %s" % manifest.get("consumed_at") if manifest.get("consumed_at") \
+                else "is not verified"
+            raise BackupError("Backup %s %s: it cannot be restored." % (manifest.get("backup_id"), state))
+        return path, manifest
+    found = good_backups(os.path.abspath(backup_dir or ""), label, kind)
+    if not found:
+        raise BackupError("No verified backup labelled %s in %s." % (label, backup_dir))
+    return found[0]
+
+
+def archive_path(manifest_file: str, manifest: dict[str, Any]) -> str:
+    return os.path.join(os.path.dirname(manifest_file), manifest["archive"]["name"])
+
+
+def apply_retention(backup_dir: str, label: str, kind: str, keep: int,
+                    drop_clone: Callable[[dict[str, Any]], None] | None = None) -> list[str]:
+    """Keep the newest ``keep`` good backups of ``label``/``kind``; remove the rest. 0 keeps all.
+
+    The manifest goes first, so an interrupted removal never leaves a manifest
+    pointing at half an archive.
+    """
+    if not keep or keep < 1:
+        return []
+    removed = []
+    for path, manifest in good_backups(backup_dir, label, kind)[keep:]:
+        if manifest.get("kind") == "clone":
+            if drop_clone is None:
+                continue
+            drop_clone(manifest)
+            os.unlink(path)
+        else:
+            archive = archive_path(path, manifest)
+            os.unlink(path)
+            remove_path(archive)
+        removed.append(manifest["backup_id"])
+    return removed
+
+
+# -- recovery points -------------------------------------------------------------------------
+
+
+def wants_recovery_point(params: dict[str, Any]) -> bool:
+    """record_recovery_point, which defaults to "when run_id is set"."""
+    flag = params.get("record_recovery_point")
+    return bool(params.get("run_id")) if flag is None else bool(flag)
+
+
+def check_recovery_point_options(params: dict[str, Any]) -> None:
+    """Before anything is written: a recovery point needs a run id that the ledger can hold (a UUID)."""
+    if not wants_recovery_point(params):
+        return
+    run_id = params.get("run_id")
+    if not run_id:
+        raise BackupError("record_recovery_point=true needs run_id: a recovery point is recorded against a "
+                          "migration run. Nothing was written.")
+    if not is_uuid(run_id):
+        raise BackupError("run_id=%r is not a UUID, so the backup cannot be recorded as a recovery point of that "
+                          "run (the ledger's run ids are UUIDs). Give pg_migrate's run_id, or set "
+                          "record_recovery_point=false to note it in the manifest only. Nothing was written."
+                          % run_id)
+    try:
+        recovery_point_table(params["ledger_table"])
+    except LedgerError as exc:
+        raise BackupError("%s Nothing was written." % exc) from None
+
+
+def record_recovery_point(params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """After a verified backup (never before, never for a failed one): record it as a recovery point of
+    ``run_id`` beside the ledger, and stamp removed_at on the rows of the backups retention just removed.
+
+    ``record_recovery_point=false`` writes nothing to the database at all.
+    """
+    out: dict[str, Any] = {"recovery_point": None, "recovery_point_id": None, "removed_recovery_points": []}
+    if params.get("record_recovery_point") is False:
+        return out
+    wanted = wants_recovery_point(params)
+    removed = result.get("removed") or []
+    if not wanted and not removed:
+        return out
+    try:
+        conn = Target.from_params(params).connect("pg_backup recovery point", autocommit=True)
+    except ConnectionFailure as exc:
+        raise _not_recorded(params, result, exc.message) from None
+    try:
+        points = RecoveryPoints(conn, params["ledger_schema"], params["ledger_table"])
+        if wanted:
+            row = points.record(recovery_point_row(result, params["run_id"], params.get("purpose")))
+            out.update(recovery_point=row, recovery_point_id=row["id"])
+        out["removed_recovery_points"] = points.mark_removed(removed, result["kind"], result["label"])
+    except (psycopg2.Error, LedgerError) as exc:
+        raise _not_recorded(params, result, first_line(exc)) from None
+    finally:
+        conn.close()
+    return out
+
+
+def _not_recorded(params: dict[str, Any], result: dict[str, Any], why: str) -> BackupError:
+    where = result.get("path") or result.get("database")
+    return BackupError(
+        "Backup %s is verified and kept (%s, manifest %s), but recording it in %s.%s failed: %s. The migration "
+        "must not go on without its recovery point on record: fix the cause and take the backup again."
+        % (result.get("backup_id"), where, result.get("manifest"), params["ledger_schema"],
+           params["ledger_table"] + "_recovery_point", why),
+        {"backup_id": result.get("backup_id"), "path": result.get("path"), "manifest": result.get("manifest")})
