@@ -29,18 +29,13 @@ description:
 author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
+  - knowledgehub.migration.backup
   - knowledgehub.migration.compose
 attributes:
   check_mode:
     support: full
     description: Resolves the paths or the volume, measures their size, checks free space and reports which services
       would be stopped, without stopping anything or writing.
-  diff_mode:
-    support: none
-    description: Nothing to diff; the result describes the archive.
-  idempotent:
-    support: none
-    description: Every run makes a new archive (retention removes old ones).
 requirements:
   - For O(volume), the docker CLI with the compose v2 plugin (C(docker compose)), or another command given in
     O(compose_command), on the managed host.
@@ -242,12 +237,13 @@ removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup import BackupError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import compose_argument_spec
-from ansible_collections.knowledgehub.migration.plugins.module_utils._files_backup import run_files_backup
+from ansible_collections.knowledgehub.migration.plugins.module_utils._files_backup import FilesBackup
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute
 
 
 def main():
+    # Not new_module: this module needs no psycopg2 (it never connects to PostgreSQL).
     module = AnsibleModule(
         argument_spec=dict(
             backup_dir=dict(type="path", required=True),
@@ -270,16 +266,8 @@ def main():
         required_by={"volume": "project_dir"},
         supports_check_mode=True,
     )
-    try:
-        result = run_files_backup(module.params, module.check_mode)
-    except BackupError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except OSError as exc:
-        module.fail_json(msg="File system error during the %s backup: %s" % (
-            "volume" if module.params["volume"] else "configuration", exc))
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    module.exit_json(**result)
+    job = FilesBackup(module.params)
+    execute(module, job, what="the %s backup" % ("volume" if job.kind == "volume" else "configuration"))
 
 
 if __name__ == "__main__":

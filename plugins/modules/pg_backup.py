@@ -40,6 +40,7 @@ author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
+  - knowledgehub.migration.backup
   - knowledgehub.migration.compose
   - knowledgehub.migration.compose.runner
 attributes:
@@ -47,12 +48,6 @@ attributes:
     support: full
     description: Reports what would be dumped (tables, command line), the estimated size and the free-space verdict,
       and for a clone the sessions connected, without writing anything.
-  diff_mode:
-    support: none
-    description: Nothing to diff; the result describes the backup.
-  idempotent:
-    support: none
-    description: Every run makes a new backup (retention removes old ones).
 options:
   backup_dir:
     description:
@@ -126,8 +121,9 @@ options:
     default: true
   lock_wait_timeout:
     description:
-      - How long pg_dump (and the row counts) wait for a table lock before failing, as a PostgreSQL duration.
-    type: str
+      - How long pg_dump (and the row counts) wait for a table lock before failing, as a number of seconds (V(60))
+        or a PostgreSQL duration (V(60s), V(500ms), V(2min)). The manifest records it as given.
+    type: raw
     default: 60s
   pg_bin_dir:
     description:
@@ -406,28 +402,14 @@ failed_path:
   type: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup import (
-    BackupError,
-    check_recovery_point_options,
-    record_recovery_point,
-    run_backup,
-)
-from ansible_collections.knowledgehub.migration.plugins.module_utils._clone import create_recovery_point
-from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import compose_argument_spec
-from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError
-from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
-    HAS_PSYCOPG2,
-    PSYCOPG2_IMPORT_ERROR,
-    connection_argument_spec,
-    psycopg2,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._clone import RecoveryPoint
+from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import client_argument_spec
+from ansible_collections.knowledgehub.migration.plugins.module_utils._dump import BackupRun
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, new_module
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(compose_argument_spec())
+    argument_spec = client_argument_spec()
     argument_spec.update(
         backup_dir=dict(type="path", required=True),
         label=dict(type="str"),
@@ -440,9 +422,7 @@ def main():
         keep_last=dict(type="int", default=0),
         keep_failed=dict(type="bool", default=False),
         check_free_space=dict(type="bool", default=True),
-        lock_wait_timeout=dict(type="str", default="60s"),
-        pg_bin_dir=dict(type="path"),
-        runner=dict(type="str", default="auto", choices=["auto", "host", "compose"]),
+        lock_wait_timeout=dict(type="raw", default="60s"),
         ledger_table=dict(type="str", default="migration_log"),
         ledger_schema=dict(type="str", default="public"),
         run_id=dict(type="str"),
@@ -453,28 +433,9 @@ def main():
         terminate_connections=dict(type="bool", default=False),
         clone_strategy=dict(type="str", default="file_copy", choices=["file_copy", "wal_log"]),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-
-    try:
-        check_recovery_point_options(module.params)
-        if module.params["format"] == "clone":
-            result = create_recovery_point(module.params, module.check_mode)
-        else:
-            result = run_backup(module.params, module.check_mode)
-        if not module.check_mode:
-            result.update(record_recovery_point(module.params, result))
-    except (BackupError, ClientError) as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except psycopg2.Error as exc:
-        module.fail_json(msg="PostgreSQL error during the backup of %s: %s"
-                         % (module.params["login_db"], str(exc).strip()))
-    except OSError as exc:
-        module.fail_json(msg="File system error during the backup of %s: %s" % (module.params["login_db"], exc))
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    module.exit_json(**result)
+    module = new_module(argument_spec)
+    job = RecoveryPoint(module.params) if module.params["format"] == "clone" else BackupRun(module.params)
+    execute(module, job, what="the backup of %s" % job.target.dbname)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,11 @@ EXAMPLES = r'''
     login_user: knowledgehub
     login_db: knowledgehub
   check_mode: true
+  register: restorable
+
+- name: What the restore would do, and its command line
+  ansible.builtin.debug:
+    var: restorable.would_restore
 '''
 
 RETURN = r'''
@@ -309,34 +314,30 @@ failed_database:
   type: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import compose_argument_spec
-from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError
-from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
-    HAS_PSYCOPG2,
-    PSYCOPG2_IMPORT_ERROR,
-    connection_argument_spec,
-    psycopg2,
+from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import client_argument_spec
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, new_module
+from ansible_collections.knowledgehub.migration.plugins.module_utils._restore import (
+    DEFAULT_SETTINGS,
+    MODES,
+    DatabaseRestore,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._restore import BackupError, run_restore
+from ansible_collections.knowledgehub.migration.plugins.module_utils._restore_tables import TablesRestore
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(compose_argument_spec())
+    argument_spec = client_argument_spec()
     argument_spec.update(
         manifest=dict(type="path"),
         backup_dir=dict(type="path"),
         label=dict(type="str"),
         kind=dict(type="str", default="any", choices=["any", "dump", "clone"]),
-        mode=dict(type="str", default="swap", choices=["swap", "new_database", "in_place", "tables"]),
+        mode=dict(type="str", default="swap", choices=list(MODES)),
         target_db=dict(type="str"),
         tables=dict(type="list", elements="str"),
         truncate=dict(type="bool", default=True),
         jobs=dict(type="int", default=2),
         single_transaction=dict(type="bool"),
-        session_settings=dict(type="dict", default={"maintenance_work_mem": "512MB", "synchronous_commit": "off"}),
+        session_settings=dict(type="dict", default=dict(DEFAULT_SETTINGS)),
         lock_timeout=dict(type="str", default="30s"),
         drop_previous=dict(type="bool", default=False),
         terminate_connections=dict(type="bool", default=True),
@@ -346,27 +347,11 @@ def main():
         verify_rows=dict(type="bool", default=True),
         no_owner=dict(type="bool", default=False),
         keep_failed=dict(type="bool", default=False),
-        pg_bin_dir=dict(type="path"),
-        runner=dict(type="str", default="auto", choices=["auto", "host", "compose"]),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_one_of=[["manifest", "backup_dir"]],
-                           mutually_exclusive=[["manifest", "backup_dir"]])
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-
-    try:
-        result = run_restore(module.params, module.check_mode)
-    except (BackupError, ClientError) as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    except psycopg2.Error as exc:
-        module.fail_json(msg="PostgreSQL error during the restore into %s: %s"
-                         % (module.params["login_db"], str(exc).strip()))
-    except OSError as exc:
-        module.fail_json(msg="File system error during the restore into %s: %s" % (module.params["login_db"], exc))
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    module.exit_json(**result)
+    module = new_module(argument_spec, required_one_of=[["manifest", "backup_dir"]],
+                        mutually_exclusive=[["manifest", "backup_dir"]])
+    job = (TablesRestore if module.params["mode"] == "tables" else DatabaseRestore)(module.params)
+    execute(module, job, what="the restore into %s" % job.live)
 
 
 if __name__ == "__main__":
