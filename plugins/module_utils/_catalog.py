@@ -148,4 +148,3 @@ def count_rows(cur: Any, tables: list[tuple[str, str]]) -> dict[str, int | None]
         cur.execute(pgsql.SQL("SELECT count(*) FROM ONLY {t}").format(t=ident))
         counts["%s.%s" % (schema, name)] = int(cur.fetchone()[0])
     return counts
-

@@ -45,7 +45,7 @@ def timestamp_name(base: str, infix: str, now: Any) -> str:
     name = "%s_%s_%s" % (base, infix, now.strftime("%Y%m%d%H%M%S"))
     if len(name.encode("utf-8")) > MAX_NAME:
         raise DatabaseError("The database name %s would be longer than PostgreSQL's %d bytes; the source database's "
-                          "name is too long for a %s copy." % (name, MAX_NAME, infix))
+                            "name is too long for a %s copy." % (name, MAX_NAME, infix))
     return name
 
 
@@ -94,7 +94,7 @@ def require_rights(cur: Any, what: str, databases: list[str]) -> dict[str, Any]:
                 problems.append("database %s is owned by %s, not by %s" % (name, row["owner"], me["user"]))
     if problems:
         raise DatabaseError("Cannot %s: %s. Nothing was changed." % (what, "; ".join(problems)),
-                          {"role": me})
+                            {"role": me})
     return me
 
 
@@ -125,7 +125,7 @@ def terminate_sessions(cur: Any, dbname: str, rows: list[dict[str, Any]]) -> Non
                 cur.execute("SELECT pg_terminate_backend(%s)", (row["pid"],))
         except psycopg2.Error as exc:
             raise DatabaseError("Cannot end session pid %s on %s: %s" % (row["pid"], dbname, first_line(exc)),
-                              {"sessions": rows}) from None
+                                {"sessions": rows}) from None
 
 
 def drain(cur: Any, dbname: str, timeout: float, terminate: bool) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def drain(cur: Any, dbname: str, timeout: float, terminate: bool) -> dict[str, A
                 {"sessions": rows})
         if expired and forced:
             raise DatabaseError("Sessions on %s did not end after pg_terminate_backend: %s."
-                              % (dbname, describe_sessions(rows)), {"sessions": rows})
+                                % (dbname, describe_sessions(rows)), {"sessions": rows})
         if terminate:
             victims = rows if expired else [r for r in rows if r["state"] == "idle"]
             victims = [r for r in victims if r["pid"] not in {t["pid"] for t in terminated}]

@@ -387,4 +387,3 @@ class FilesBackup(Job):
         if error is not None:
             raise error
         return timing
-

@@ -16,7 +16,6 @@ copy, which is then swapped in and its manifest marked as consumed.
 
 from __future__ import annotations
 
-import os
 import time
 from contextlib import ExitStack
 from typing import Any

@@ -71,7 +71,7 @@ def test_expected_entries_follow_the_scope():
         ("TABLE", "public", "chunks"), ("TABLE", "public", "events")]
     with pytest.raises(_backup_store.BackupError, match="lacks 1 of the 2 table entries it must hold: TABLE DATA public.x"):
         _archive.verify_entries(lambda d, s, n: n != "x", [("TABLE", "public", "x"), ("TABLE DATA", "public", "x")][1:]
-                               + [("TABLE", "public", "y")], "/b/a.dump")
+                                + [("TABLE", "public", "y")], "/b/a.dump")
 
 
 def test_directory_digest_and_private_modes(tmp_path):
