@@ -16,6 +16,9 @@ verified, made 0600, renamed, then the manifest; retention counts only verified 
   same mounts, and the services are started again at once, whatever happened. The
   downtime is measured from the stop until the service is ready again. Compression
   and verification happen after the restart, so they cost no downtime.
+
+The plan (all that check mode does) resolves the paths, or finds the volume and
+measures it, and checks the free space: it stops nothing and writes nothing.
 """
 
 from __future__ import annotations

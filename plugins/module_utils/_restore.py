@@ -138,7 +138,7 @@ class Restore(Job):
         digest, scan = check_archive(self.path, self.manifest)
         self.result["integrity"] = {"sha256": digest["sha256"], "size_bytes": digest["size_bytes"],
                                     "ms": int((time.monotonic() - started) * 1000)}
-        self._check_mode()
+        self._check_backup_suits_mode()
         settings = dict(self.p["session_settings"] if self.p.get("session_settings") is not None
                         else DEFAULT_SETTINGS)
         if self.mode in ("in_place", "tables") and self.p.get("lock_timeout"):
@@ -151,7 +151,7 @@ class Restore(Job):
         entries = self._client_and_entries(conn, scan)
         return self.plan_mode(entries)
 
-    def _check_mode(self) -> None:
+    def _check_backup_suits_mode(self) -> None:
         """The backup must hold what the mode restores."""
         scope = self.manifest["scope"]
         fmt = self.manifest["format"]
