@@ -80,7 +80,6 @@ def parse_version(text: str) -> tuple[int, str]:
     return version_num(major, minor, patch), shown
 
 
-
 class Executor:
     """Where the client programs run: HostExecutor or ComposeExecutor."""
 
@@ -98,7 +97,6 @@ class Executor:
 
     def is_executable(self, path: str) -> bool:
         raise NotImplementedError
-
 
 
 class HostExecutor(Executor):
@@ -336,9 +334,6 @@ def choose_client(executor: Executor, server_num: int, env: dict[str, str], pg_b
     client = Client(directory, num, text, executor)
     client.versions["pg_dump"] = text
     return client
-
-
-
 
 
 def select_client(params: dict[str, Any], target: Target, server_num: int, env: dict[str, str]) -> Client:

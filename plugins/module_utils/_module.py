@@ -30,6 +30,10 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._target imp
 )
 
 
+# psycopg2 errors, when psycopg2 is there (a module that never connects runs without it).
+_POSTGRES_ERRORS: tuple[type[BaseException], ...] = (psycopg2.Error,) if psycopg2 is not None else ()
+
+
 class Job:
     """What a module does: ``plan`` (read-only, returns the result check mode gives) then ``apply``."""
 
@@ -43,10 +47,10 @@ class Job:
         """Release what ``plan`` opened (connections); called whatever happened."""
 
 
-def new_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
-    """An AnsibleModule with check mode, failing cleanly when psycopg2 is missing."""
+def new_module(argument_spec: dict[str, Any], needs_psycopg2: bool = True, **kwargs: Any) -> AnsibleModule:
+    """An AnsibleModule with check mode, failing cleanly when it needs psycopg2 and that is missing."""
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **kwargs)
-    if not HAS_PSYCOPG2:
+    if needs_psycopg2 and not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
     return module
 
@@ -62,7 +66,7 @@ def execute(module: AnsibleModule, job: Job, what: str) -> None:
             job.close()
     except Failure as exc:
         fail(module, exc)
-    except psycopg2.Error as exc:
+    except _POSTGRES_ERRORS as exc:
         module.fail_json(msg="PostgreSQL error during %s: %s" % (what, first_line(exc)))
     except OSError as exc:
         module.fail_json(msg="File system error during %s: %s" % (what, exc))

@@ -42,6 +42,10 @@ else:
     HAS_PSYCOPG2 = True
     PSYCOPG2_IMPORT_ERROR = None
 
+# What the other files take from here: psycopg2 and its sql module come through this file only.
+__all__ = ["APPLICATION_NAME", "HAS_PSYCOPG2", "PSYCOPG2_IMPORT_ERROR", "ConnectionFailure", "Target",
+           "connection_argument_spec", "pgsql", "psycopg2", "server_version_text"]
+
 APPLICATION_NAME = "knowledgehub.migration"
 _TLS_FILES = (("ca_cert", "sslrootcert"), ("ssl_cert", "sslcert"), ("ssl_key", "sslkey"))
 

@@ -235,17 +235,14 @@ removed:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import compose_argument_spec
 from ansible_collections.knowledgehub.migration.plugins.module_utils._files_backup import FilesBackup
-from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, new_module
 
 
 def main():
-    # Not new_module: this module needs no psycopg2 (it never connects to PostgreSQL).
-    module = AnsibleModule(
-        argument_spec=dict(
+    module = new_module(
+        dict(
             backup_dir=dict(type="path", required=True),
             label=dict(type="str", default="knowledgehub"),
             paths=dict(type="list", elements="path"),
@@ -264,7 +261,7 @@ def main():
         mutually_exclusive=[("paths", "volume")],
         required_one_of=[("paths", "volume")],
         required_by={"volume": "project_dir"},
-        supports_check_mode=True,
+        needs_psycopg2=False,  # it never connects to PostgreSQL
     )
     job = FilesBackup(module.params)
     execute(module, job, what="the %s backup" % ("volume" if job.kind == "volume" else "configuration"))

@@ -165,7 +165,7 @@ def test_one_error_base():
             return False
         return any(is_failure(b, seen + (cls_name,)) for b in errors[cls_name][1])
 
-    exceptions = [c for c, (_f, bases, _i) in errors.items()
+    exceptions = [c for c, (_file, bases, _init) in errors.items()
                   if any(b.endswith(("Exception", "Error")) or b == "Failure" for b in bases) or c.endswith("Error")]
     assert "Failure" in errors and errors["Failure"][0] == "_errors"
     not_failures = [c for c in exceptions if not is_failure(c)]
