@@ -16,7 +16,7 @@ import uuid
 import zlib
 from typing import Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import pgsql
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql
 
 STATUSES = ("running", "applied", "baseline", "failed", "rolled_back")
 

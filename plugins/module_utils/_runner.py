@@ -40,10 +40,9 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations
     Plan,
     make_plan,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     ConnectionFailure,
-    connect,
-    describe_target,
+    Target,
     pgsql,
     psycopg2,
 )
@@ -118,6 +117,7 @@ class Runner:
     def __init__(self, params: dict[str, Any], files: list[MigrationFile], check_mode: bool,
                  run_info: dict[str, Any], run_command: Any = None) -> None:
         self.params = params
+        self.target = Target.from_params(params)
         self.run_command = run_command
         self.files = files
         self.check_mode = check_mode
@@ -149,7 +149,7 @@ class Runner:
 
     def _execute(self) -> None:
         try:
-            self.control = connect(self.params, autocommit=True, purpose="pg_migrate control")
+            self.control = self.target.connect(autocommit=True, purpose="pg_migrate control")
             self.ledger = Ledger(self.control, self.params["ledger_schema"], self.params["ledger_table"])
             if self.check_mode:
                 self._plan_only()
@@ -269,7 +269,7 @@ class Runner:
         statements = migration.statements()
         self._wait_for_lingering_sessions(migration)
         first = 1 if migration.transactional else self._resume_point(migration)
-        work = connect(self.params, autocommit=not migration.transactional,
+        work = self.target.connect(autocommit=not migration.transactional,
                        purpose="pg_migrate %s" % migration.version)
         started = time.monotonic()
         progress = _Progress()
@@ -284,7 +284,7 @@ class Runner:
             work.commit()
             progress.row_id = self.ledger.insert(self.run, migration, "running", backend_pid=backend_pid,
                                                  last_statement=first - 1 if first > 1 else None)
-            with BlockerWatch(lambda: connect(self.params, autocommit=True, purpose="pg_migrate watch"),
+            with BlockerWatch(lambda: self.target.connect(autocommit=True, purpose="pg_migrate watch"),
                               backend_pid) as watch:
                 if migration.transactional:
                     self._run_in_transaction(work, statements, progress, watch)
@@ -485,12 +485,12 @@ class Runner:
         except psycopg2.Error:
             pass
         try:
-            control = connect(self.params, autocommit=True, purpose="pg_migrate recovery")
+            control = self.target.connect(autocommit=True, purpose="pg_migrate recovery")
         except ConnectionFailure:
             return ("The server is unreachable (%s), so ledger row %d still says 'running'. %s The ledger is "
                     "committed together with the work, so it tells the truth once the server is back: rerun, and "
                     "the next run marks the attempt failed and continues."
-                    % (describe_target(self.params), row_id, outcome))
+                    % (self.target.describe(), row_id, outcome))
         try:
             Ledger(control, self.ledger.schema, self.ledger.table).mark_failed(row_id, error)
         finally:

@@ -304,7 +304,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations
     discover,
     is_duration,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._postgres import (
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     HAS_PSYCOPG2,
     PSYCOPG2_IMPORT_ERROR,
     connection_argument_spec,

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils import _pgdump
-from ansible_collections.knowledgehub.migration.plugins.module_utils._pgdump import ClientError
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _clients, _pgargs
+from ansible_collections.knowledgehub.migration.plugins.module_utils._clients import ClientError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target
 
 from support.modules import PARAMS
 
 
-def fake_client(major: int, bin_dir: str = "/opt/pg/bin") -> _pgdump.Client:
-    num = _pgdump.version_num(major, 2)
-    return _pgdump.Client(bin_dir, num, "%d.2" % major, _AllExecutable())
+def fake_client(major: int, bin_dir: str = "/opt/pg/bin") -> _clients.Client:
+    num = _clients.version_num(major, 2)
+    return _clients.Client(bin_dir, num, "%d.2" % major, _AllExecutable())
 
 
-class _AllExecutable(_pgdump.HostExecutor):
+class _AllExecutable(_clients.HostExecutor):
     def is_executable(self, path: str) -> bool:
         return True
 
@@ -36,21 +37,21 @@ class _AllExecutable(_pgdump.HostExecutor):
     ("plain", 15, "auto", [], "none"),
 ])
 def test_compression(fmt, major, given, args, name):
-    assert _pgdump.compression_args(fake_client(major), fmt, given) == (args, name)
+    assert _pgargs.compression_args(fake_client(major), fmt, given) == (args, name)
 
 
 def test_compression_refusals():
     with pytest.raises(ClientError, match="needs pg_dump 16 or newer; the chosen pg_dump is 15.2"):
-        _pgdump.compression_args(fake_client(15), "custom", "lz4")
+        _pgargs.compression_args(fake_client(15), "custom", "lz4")
     with pytest.raises(ClientError, match="uncompressed"):
-        _pgdump.compression_args(fake_client(15), "plain", "gzip:1")
+        _pgargs.compression_args(fake_client(15), "plain", "gzip:1")
     with pytest.raises(ClientError, match="is not one of"):
-        _pgdump.compression_args(fake_client(15), "custom", "brotli")
+        _pgargs.compression_args(fake_client(15), "custom", "brotli")
 
 
 def test_dump_argv_exact_tables_and_no_password():
     client = fake_client(15)
-    argv = _pgdump.dump_argv(client, _pgdump.conninfo(PARAMS), "/b/x.dump", "directory", "data-only",
+    argv = _pgargs.dump_argv(client, Target.from_params(PARAMS).conninfo(), "/b/x.dump", "directory", "data-only",
                              [("public", "chunks"), ('we"ird', "a.b*")], ["--compress=1"], jobs=3,
                              snapshot="00000003-1", lock_wait_timeout="60s")
     assert argv[0] == "/opt/pg/bin/pg_dump" and "--format=directory" in argv and "--jobs=3" in argv
@@ -58,9 +59,9 @@ def test_dump_argv_exact_tables_and_no_password():
     assert '--table="public"."chunks"' in argv and '--table="we""ird"."a.b*"' in argv
     assert "--snapshot=00000003-1" in argv and "--lock-wait-timeout=60s" in argv
     assert not any("s3cr" in a for a in argv)
-    restore = _pgdump.restore_argv(client, "dbname=x", "/b/x.dump", jobs=4, single_transaction=True)
+    restore = _pgargs.restore_argv(client, "dbname=x", "/b/x.dump", jobs=4, single_transaction=True)
     assert "--single-transaction" in restore and not any(a.startswith("--jobs") for a in restore)
     assert "--exit-on-error" in restore
-    psql = _pgdump.psql_argv(client, "dbname=x", ["/a.sql", "/b.sql"])
+    psql = _pgargs.psql_argv(client, "dbname=x", ["/a.sql", "/b.sql"])
     assert "--set=ON_ERROR_STOP=1" in psql and "--single-transaction" in psql and "--no-psqlrc" in psql
     assert psql[-2:] == ["--file=/a.sql", "--file=/b.sql"]
