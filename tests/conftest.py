@@ -26,4 +26,4 @@ from collection_path import link_collection  # noqa: E402  pylint: disable=wrong
 link_collection()
 
 # pytest reads pytest_plugins only in the root conftest.
-pytest_plugins = ["support.fixtures", "support.backup_fixtures", "support.compose_fixtures"]
+pytest_plugins = ["support.fixtures", "support.backup_fixtures", "support.compose_fixtures", "support.adversarial"]
