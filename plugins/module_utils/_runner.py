@@ -29,7 +29,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger imp
     LockTimeout,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import LintError, find_squawk, lint_files
-from ansible_collections.knowledgehub.migration.plugins.module_utils._lockinfo import (
+from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
     file_foreign_keys,
     file_locks,
     strongest_locks,

@@ -6,7 +6,8 @@
 A semicolon ends a statement only outside string literals (standard, E'' and
 dollar-quoted), quoted identifiers, comments (``--`` and nested ``/* */``) and
 SQL-standard function bodies (``BEGIN ATOMIC ... END``). Each statement keeps
-the line it starts on, so an error can name the exact place in the file.
+the line it starts on, so an error can name the exact place in the file. The
+tokens come from the collection's one lexer (``_sqllex``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
-_WORD = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_$\x80-\uffff]*")
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
+from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import (
+    COMMENT,
+    DOLLAR_TAG,
+    IDENT,
+    WORD,
+    Token,
+    tokens,
+)
 
 # Statements that control the transaction: a migration file that runs inside the
 # runner's transaction must not contain them, or it would commit half a file.
@@ -38,12 +46,12 @@ _CONCURRENT_INDEX = re.compile(
     r"(?P<name>\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_$]*)\s+ON\b", re.IGNORECASE)
 
 
-class SqlSplitError(ValueError):
-    """The script cannot be split: an unterminated literal, identifier or comment."""
+class SqlSplitError(Failure):
+    """The script cannot be split: an unterminated literal, identifier or comment (``details["line"]``)."""
 
-    def __init__(self, message: str, line: int) -> None:
-        super().__init__(message)
-        self.line = line
+    @property
+    def line(self) -> int:
+        return int(self.details["line"])
 
 
 @dataclass(frozen=True)
@@ -90,150 +98,85 @@ class Statement:
 def leading_words(text: str, limit: int = 8) -> tuple[str, ...]:
     """The first ``limit`` bare words of a statement, upper-cased, comments skipped."""
     words: list[str] = []
-    pos = 0
-    length = len(text)
-    while pos < length and len(words) < limit:
-        char = text[pos]
-        if char.isspace():
-            pos += 1
-        elif text.startswith("--", pos):
-            newline = text.find("\n", pos)
-            pos = length if newline < 0 else newline + 1
-        elif text.startswith("/*", pos):
-            pos = _skip_block_comment(text, pos, 1)
-        else:
-            match = _WORD.match(text, pos)
-            if not match:
-                break
-            words.append(match.group(0).upper())
-            pos = match.end()
+    for tok in tokens(text, comments=True):
+        if len(words) >= limit:
+            break
+        if tok.kind == COMMENT:
+            if not tok.closed:
+                raise _unterminated(text, tok, 1)
+            continue
+        if tok.kind != WORD:
+            break
+        words.append(tok.up)
     return tuple(words)
 
 
-def _skip_block_comment(text: str, pos: int, line: int) -> int:
-    """Return the index after the (nested) block comment that starts at ``pos``."""
-    depth = 0
-    length = len(text)
-    while pos < length:
-        if text.startswith("/*", pos):
-            depth += 1
-            pos += 2
-        elif text.startswith("*/", pos):
-            depth -= 1
-            pos += 2
-            if depth == 0:
-                return pos
-        else:
-            pos += 1
-    raise SqlSplitError("unterminated /* comment", line)
+def _unterminated(script: str, tok: Token, line: int) -> SqlSplitError:
+    if tok.kind == COMMENT:
+        what = "/* comment"
+    elif tok.kind == IDENT:
+        what = "quoted identifier"
+    elif script[tok.start] == "$":
+        what = "dollar-quoted string %s" % DOLLAR_TAG.match(script, tok.start).group(0)
+    else:
+        what = "string literal"
+    return SqlSplitError("unterminated %s" % what, {"line": line})
 
 
-def _skip_quoted(text: str, pos: int, quote: str, backslash_escapes: bool, line: int) -> int:
-    """Return the index after the literal or identifier that opens at ``pos``."""
-    pos += 1
-    length = len(text)
-    while pos < length:
-        char = text[pos]
-        if backslash_escapes and char == "\\":
-            pos += 2
-            continue
-        if char == quote:
-            if pos + 1 < length and text[pos + 1] == quote:
-                pos += 2
+class _Splitter:
+    """The statements of one script, cut at the semicolons that end a statement."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        self.statements: list[Statement] = []
+        self.start: int | None = None  # where the current statement starts, at its first token
+        self.start_line = 0
+        self.words: list[str] = []  # its first words, to see CREATE FUNCTION ... BEGIN ATOMIC
+        self.atomic_depth = 0  # > 0 inside a BEGIN ATOMIC body, where semicolons do not end the statement
+
+    def finish(self, end: int) -> None:
+        text = self.script[self.start:end].strip()
+        if text and leading_words(text, 1):
+            self.statements.append(Statement(len(self.statements) + 1, self.start_line, text))
+        self.start = None
+        self.words = []
+        self.atomic_depth = 0
+
+    def word(self, tok: Token) -> None:
+        word = tok.up
+        if len(self.words) < 6:
+            self.words.append(word)
+        if self.atomic_depth == 0 and word == "ATOMIC" and _is_routine(self.words) \
+                and _previous_word(self.script, tok.start) == "BEGIN":
+            self.atomic_depth = 1
+        elif self.atomic_depth and word in ("CASE", "BEGIN"):
+            self.atomic_depth += 1
+        elif self.atomic_depth and word == "END":
+            self.atomic_depth -= 1
+
+    def run(self) -> list[Statement]:
+        line, counted = 1, 0  # the line of position ``counted``
+        for tok in tokens(self.script, comments=True):
+            line += self.script.count("\n", counted, tok.start)
+            counted = tok.start
+            if not tok.closed:
+                raise _unterminated(self.script, tok, line)
+            if tok.kind == COMMENT:
                 continue
-            return pos + 1
-        pos += 1
-    kind = "quoted identifier" if quote == '"' else "string literal"
-    raise SqlSplitError("unterminated %s" % kind, line)
+            if self.start is None:
+                self.start, self.start_line = tok.start, line
+            if tok.is_op(";") and self.atomic_depth == 0:
+                self.finish(tok.start)
+            elif tok.kind == WORD:
+                self.word(tok)
+        if self.start is not None:
+            self.finish(len(self.script))
+        return self.statements
 
 
 def split_sql(script: str) -> list[Statement]:
     """Split ``script`` into statements; empty statements and bare comments are dropped."""
-    statements: list[Statement] = []
-    length = len(script)
-    pos = 0
-    start = 0
-    line = 1
-    start_line: int | None = None
-    atomic_depth = 0
-    words: list[str] = []
-
-    def finish(end: int) -> None:
-        nonlocal start_line, words, atomic_depth
-        text = script[start:end].strip()
-        if text and leading_words(text, 1):
-            statements.append(Statement(len(statements) + 1, start_line or line, text))
-        start_line = None
-        words = []
-        atomic_depth = 0
-
-    while pos < length:
-        char = script[pos]
-        if char == "\n":
-            line += 1
-            pos += 1
-            continue
-        if char.isspace():
-            pos += 1
-            continue
-        if script.startswith("--", pos):
-            newline = script.find("\n", pos)
-            pos = length if newline < 0 else newline
-            continue
-        if script.startswith("/*", pos):
-            end = _skip_block_comment(script, pos, line)
-            line += script.count("\n", pos, end)
-            pos = end
-            continue
-        if start_line is None:
-            start_line = line
-            start = pos
-        if char == ";" and atomic_depth == 0:
-            finish(pos)
-            pos += 1
-            start = pos
-            continue
-        if char == "'" or char == '"':
-            escapes = char == "'" and _is_escape_string_prefix(script, pos)
-            end = _skip_quoted(script, pos, char, escapes, line)
-            line += script.count("\n", pos, end)
-            pos = end
-            continue
-        if char == "$":
-            match = _DOLLAR_TAG.match(script, pos)
-            if match and not (pos > 0 and (script[pos - 1].isalnum() or script[pos - 1] == "_")):
-                tag = match.group(0)
-                close = script.find(tag, match.end())
-                if close < 0:
-                    raise SqlSplitError("unterminated dollar-quoted string %s" % tag, line)
-                end = close + len(tag)
-                line += script.count("\n", pos, end)
-                pos = end
-                continue
-        match = _WORD.match(script, pos)
-        if match:
-            word = match.group(0).upper()
-            if len(words) < 6:
-                words.append(word)
-            if atomic_depth == 0 and word == "ATOMIC" and _is_routine(words) and _previous_word(script, pos) == "BEGIN":
-                atomic_depth = 1
-            elif atomic_depth and word in ("CASE", "BEGIN"):
-                atomic_depth += 1
-            elif atomic_depth and word == "END":
-                atomic_depth -= 1
-            pos = match.end()
-            continue
-        pos += 1
-    if start_line is not None:
-        finish(length)
-    return statements
-
-
-def _is_escape_string_prefix(script: str, pos: int) -> bool:
-    """True when the quote at ``pos`` opens an E'...' string (backslash escapes)."""
-    if pos == 0 or script[pos - 1] not in "eE":
-        return False
-    return pos < 2 or not (script[pos - 2].isalnum() or script[pos - 2] in "_$")
+    return _Splitter(script).run()
 
 
 def _is_routine(words: list[str]) -> bool:

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._lockinfo import (
+from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
     NEW_NOTE,
     UNKNOWN,
     describe_mode,
