@@ -61,7 +61,7 @@ class LockTimeout(Exception):
     """Another run holds the migration lock."""
 
 
-class _Table:
+class Table:
     """One of this tool's tables, through an autocommit connection; its advisory lock key derives from its name."""
 
     def __init__(self, conn: Any, schema: str, table: str) -> None:
@@ -81,7 +81,7 @@ class _Table:
             return cur.fetchall() if cur.description else []
 
 
-class Ledger(_Table):
+class Ledger(Table):
     """Ledger rows and the run lock, through one autocommit (control) connection."""
 
     # -- lock ---------------------------------------------------------------
@@ -345,7 +345,7 @@ def recovery_point_row(backup: dict[str, Any], run_id: str, purpose: str | None)
     }
 
 
-class RecoveryPoints(_Table):
+class RecoveryPoints(Table):
     """The recovery-point table beside the ledger, through an autocommit connection."""
 
     def __init__(self, conn: Any, schema: str, ledger_table: str) -> None:

@@ -12,10 +12,10 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
     check_recovery_point_options,
     wants_recovery_point,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (
+from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import LedgerError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
+from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import (
     RECOVERY_POINT_COLUMNS,
-    LedgerError,
-    is_uuid,
     recovery_point_row,
     recovery_point_table,
 )
