@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target
+
 _SESSION_COLUMNS = """
     a.pid, a.usename, a.application_name, coalesce(host(a.client_addr), 'local socket') AS client,
     a.state, extract(epoch FROM now() - a.xact_start)::int AS xact_seconds,
@@ -61,14 +63,14 @@ def blockers_of(conn: Any, pid: int) -> list[dict[str, Any]]:
 
 
 class BlockerWatch:
-    """Polls, on its own connection, who blocks a migration session while a statement runs.
+    """Polls, on its own connection to ``target``, who blocks a migration session while a statement runs.
 
     Keeps the last non-empty observation, so that after a lock timeout the
     runner can say which relation it waited for and which session held it.
     """
 
-    def __init__(self, connect: Any, pid: int, interval: float = 0.2) -> None:
-        self._connect = connect
+    def __init__(self, target: Target, pid: int, interval: float = 0.2) -> None:
+        self._target = target
         self._pid = pid
         self._interval = interval
         self._stop = threading.Event()
@@ -88,7 +90,7 @@ class BlockerWatch:
 
     def _run(self) -> None:
         try:
-            conn = self._connect()
+            conn = self._target.connect("pg_migrate watch", autocommit=True)
         except Exception as exc:  # pylint: disable=broad-except
             self.error = str(exc)  # the watch is a diagnostic: never fail the migration for it
             return

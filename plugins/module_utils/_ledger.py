@@ -16,6 +16,7 @@ import uuid
 import zlib
 from typing import Any
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql
 
 STATUSES = ("running", "applied", "baseline", "failed", "rolled_back")
@@ -53,11 +54,11 @@ CREATE TABLE {table} (
 LOCK_NAMESPACE = 0x4B484D47
 
 
-class LedgerError(Exception):
+class LedgerError(Failure):
     """The ledger cannot be used as it is."""
 
 
-class LockTimeout(Exception):
+class LockTimeout(Failure):
     """Another run holds the migration lock."""
 
 
@@ -86,7 +87,7 @@ class Ledger(Table):
 
     # -- lock ---------------------------------------------------------------
 
-    def acquire_lock(self, wait_seconds: int, poll: float = 0.5) -> None:
+    def acquire_lock(self, wait_seconds: float, poll: float = 0.5) -> None:
         """Take the session-level run lock, waiting up to ``wait_seconds``.
 
         A waiting run polls with pg_try_advisory_lock instead of blocking in
@@ -99,7 +100,7 @@ class Ledger(Table):
                 return
             if time.monotonic() >= deadline:
                 raise LockTimeout(
-                    "Another migration run holds the lock on %s (waited %ds): %s. Wait for it to finish; "
+                    "Another migration run holds the lock on %s (waited %gs): %s. Wait for it to finish; "
                     "if that process is dead, its session ends by itself once PostgreSQL notices."
                     % (self.qualified_name, wait_seconds, "; ".join(self.lock_holders()) or "holder already gone"))
             time.sleep(poll)
@@ -118,15 +119,6 @@ class Ledger(Table):
         self._query("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, self.lock_key))
 
     # -- table --------------------------------------------------------------
-
-    def own_tables(self) -> list[str]:
-        """The qualified names of this tool's tables (the ledger and its recovery points), quoted."""
-        names = [self.ident.as_string(self.conn)]
-        try:
-            names.append(pgsql.Identifier(self.schema, recovery_point_table(self.table)).as_string(self.conn))
-        except LedgerError:
-            pass  # a ledger name too long for a recovery-point table beside it: there is none
-        return names
 
     def exists(self) -> bool:
         rows = self._query("SELECT to_regclass(%s) IS NOT NULL", (self.ident.as_string(self.conn),))
@@ -219,7 +211,7 @@ class Ledger(Table):
         rows = self._query(pgsql.SQL("SELECT status FROM {table} WHERE id = %s").format(table=self.ident), (row_id,))
         return rows[0][0] if rows else None
 
-    def reconcile_interrupted(self, wait_seconds: int) -> list[dict[str, Any]]:
+    def reconcile_interrupted(self, wait_seconds: float) -> list[dict[str, Any]]:
         """Mark rows a dead runner left ``running`` as failed; return them.
 
         Called with the run lock held, so no live run owns such a row. If the

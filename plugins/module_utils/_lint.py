@@ -21,8 +21,8 @@ one finding is squawk's own comment on the line above the flagged line::
 
     -- squawk-ignore require-concurrent-index-creation -- why it is safe here
 
-docs/lint.md explains the policy, rule by rule. Nothing here imports anything
-outside the standard library: the module passes ``run_command`` in.
+docs/lint.md explains the policy, rule by rule. squawk runs through the
+process layer (``_process.run``): an argument list, never a shell.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
+from ansible_collections.knowledgehub.migration.plugins.module_utils._process import ProcessError, run
 from ansible_collections.knowledgehub.migration.plugins.module_utils._sqlsplit import (
     SqlSplitError,
     split_sql,
@@ -112,10 +114,7 @@ def _policy() -> dict[str, str]:
 
 DEFAULT_LEVELS: dict[str, str] = _policy()
 
-RunCommand = Callable[[Sequence[str]], Any]
-
-
-class LintError(Exception):
+class LintError(Failure):
     """squawk could not give an answer (missing, crashed, unreadable output): nothing ran."""
 
 
@@ -231,17 +230,17 @@ def _glob_escape(path: str) -> str:
     return re.sub(r"([*?\[\]])", r"[\1]", path)
 
 
-def _run(run_command: RunCommand, argv: list[str]) -> tuple[int, str, str]:
+def _run(argv: list[str]) -> tuple[int, str, str]:
     try:
-        rc, out, err = run_command(argv)
-    except OSError as exc:
-        raise LintError("Cannot run %s: %s. Install squawk-cli or correct its path." % (argv[0], exc)) from None
-    return int(rc), out or "", err or ""
+        result = run(argv, hint=" Install squawk-cli or correct its path.")
+    except ProcessError as exc:
+        raise LintError(exc.message, exc.details) from None
+    return result.rc, result.stdout, result.stderr
 
 
-def squawk_version(squawk: str, run_command: RunCommand) -> str:
+def squawk_version(squawk: str) -> str:
     """``squawk --version`` -> ``"2.70.0"``; refuses a squawk whose JSON this gate cannot read."""
-    rc, out, err = _run(run_command, [squawk, "--version"])
+    rc, out, err = _run([squawk, "--version"])
     match = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
     if rc != 0 or not match:
         raise LintError("%s --version failed (exit %d): %s" % (squawk, rc, (err or out).strip()[:300]))
@@ -259,11 +258,11 @@ def _squawk_argv(squawk: str, path: str, pg_version: str, transactional: bool) -
             _glob_escape(os.path.abspath(path))]
 
 
-def _squawk_findings(squawk: str, migration: Any, pg_version: str, run_command: RunCommand) -> list[dict]:
+def _squawk_findings(squawk: str, migration: Any, pg_version: str) -> list[dict]:
     """squawk's raw findings for one file (rc 0: none, rc 1: some)."""
     transactional = bool(getattr(migration, "transactional", True))
     argv = _squawk_argv(squawk, migration.path, pg_version, transactional)
-    rc, out, err = _run(run_command, argv)
+    rc, out, err = _run(argv)
     try:
         data = json.loads(out) if out.strip() else None
     except ValueError:
@@ -337,11 +336,11 @@ def _statements(sql: str) -> list[Any]:
         return []  # squawk reports the syntax error itself
 
 
-def _lint_one(report: LintReport, squawk: str, migration: Any, pg_version: str, run_command: RunCommand,
-              levels: dict[str, str], accept: set[str]) -> None:
+def _lint_one(report: LintReport, squawk: str, migration: Any, pg_version: str, levels: dict[str, str],
+              accept: set[str]) -> None:
     statements = _statements(migration.sql)
     seen = set()
-    for raw in _squawk_findings(squawk, migration, pg_version, run_command):
+    for raw in _squawk_findings(squawk, migration, pg_version):
         key = (raw.get("line"), raw.get("column"), raw.get("rule_name"), raw.get("message"))
         if key in seen:
             continue
@@ -363,25 +362,25 @@ def _lint_one(report: LintReport, squawk: str, migration: Any, pg_version: str, 
             report.findings.append(_finding(migration, raw, levels.get(IGNORE_FILE_ALL, ERROR), statements))
 
 
-def lint_files(squawk: str | None, files: Iterable[Any], pg_version: Any, run_command: RunCommand,
-               levels: dict[str, str] | None = None, accept: Iterable[str] | None = None) -> LintReport:
+def lint_files(squawk: str | None, files: Iterable[Any], pg_version: Any, levels: dict[str, str] | None = None,
+               accept: Iterable[str] | None = None) -> LintReport:
     """Run squawk once per file and classify what it says.
 
     ``files`` are MigrationFile-like objects (``path``, ``filename``, ``sql``,
     and ``transactional``, taken as True when absent: the file runs inside one
     transaction, so an index on a table created earlier in the same file is
-    not flagged). ``run_command(argv) -> (rc, stdout, stderr)`` runs an
-    argument list, never a shell string. Raises LintError when squawk cannot
-    give an answer; the caller must then stop, as for a blocking finding.
+    not flagged). squawk runs as an argument list through ``_process.run``.
+    Raises LintError when squawk cannot give an answer; the caller must then
+    stop, as for a blocking finding.
     """
     merged = check_levels(levels)
     accepted = {str(rule).strip() for rule in (accept or []) if str(rule).strip()}
     binary = _require_executable(squawk)
     report = LintReport(squawk=binary, pg_version=normalize_pg_version(pg_version))
-    report.squawk_version = squawk_version(binary, run_command)
+    report.squawk_version = squawk_version(binary)
     for migration in files:
         report.files.append(migration.filename)
-        _lint_one(report, binary, migration, report.pg_version, run_command, merged, accepted)
+        _lint_one(report, binary, migration, report.pg_version, merged, accepted)
     report.findings.sort(key=lambda f: (report.files.index(f["file"]), f["line"], f["column"], f["rule"]))
     return report
 

@@ -23,7 +23,7 @@ description:
     but the ledger has no history, the versions up to O(baseline_version) are recorded as present without
     being run. Without O(baseline_version), such a database is refused.
   - One run at a time per database. A session-level advisory lock is held for the whole run; a second run
-    waits up to O(lock_wait_timeout) seconds, then fails naming the session that holds it.
+    waits up to O(lock_wait_timeout), then fails naming the session that holds it.
   - Rows a killed runner left C(running) are marked C(failed) by the next run. PostgreSQL rolled their
     transaction back, so nothing of them was applied.
   - C(rollback_*.sql) files in the directory are not migrations and are left alone.
@@ -75,8 +75,10 @@ options:
     default: public
   lock_wait_timeout:
     description:
-      - Seconds to wait for another run of this module on the same database to finish before failing.
-    type: int
+      - How long to wait for another run of this module on the same database to finish before failing, as a number
+        of seconds (V(60)) or a PostgreSQL duration (V(60s), V(2min)).
+      - A row left C(running) by a killed run whose session is still open is waited for as long.
+    type: raw
     default: 60
   lock_timeout:
     description:
@@ -293,29 +295,9 @@ failure:
            "ledger": "Its transaction was rolled back: nothing of this file is applied..."}
 '''
 
-import getpass
-import socket
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import is_uuid
-from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import (
-    MigrationError,
-    discover,
-    is_duration,
-)
-from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
-    HAS_PSYCOPG2,
-    PSYCOPG2_IMPORT_ERROR,
-    connection_argument_spec,
-)
-from ansible_collections.knowledgehub.migration.plugins.module_utils._runner import (
-    ConnectionFailure,
-    LedgerError,
-    LockTimeout,
-    MigrationFailed,
-    run_migrations,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, new_module
+from ansible_collections.knowledgehub.migration.plugins.module_utils._runner import MigrationJob
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import connection_argument_spec
 
 
 def main():
@@ -326,7 +308,7 @@ def main():
         target_version=dict(type="str"),
         ledger_table=dict(type="str", default="migration_log"),
         ledger_schema=dict(type="str", default="public"),
-        lock_wait_timeout=dict(type="int", default=60),
+        lock_wait_timeout=dict(type="raw", default=60),
         lock_timeout=dict(type="str", default="2s"),
         statement_timeout=dict(type="str", default="0"),
         idle_in_transaction_timeout=dict(type="str", default="60s"),
@@ -344,38 +326,9 @@ def main():
         run_id=dict(type="str"),
         backup_ref=dict(type="str"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-
-    for option in ("lock_timeout", "statement_timeout", "idle_in_transaction_timeout"):
-        if not is_duration(module.params[option]):
-            module.fail_json(msg="%s=%r is not a PostgreSQL duration (examples: 10s, 500ms, 2min, 0)."
-                             % (option, module.params[option]))
-    for option in ("lock_retries", "lock_retry_delay", "blocking_sessions_timeout", "long_transaction_seconds",
-                   "lock_wait_timeout"):
-        if module.params[option] < 0:
-            module.fail_json(msg="%s=%s must not be negative." % (option, module.params[option]))
-
-    if module.params["run_id"] and not is_uuid(module.params["run_id"]):
-        module.fail_json(msg="run_id=%r is not a UUID (the ledger's run_id column is one)." % module.params["run_id"])
-
-    result = dict(changed=False, ignored_files=[])
-    try:
-        files, result["ignored_files"] = discover(module.params["migrations_dir"])
-        run_info = dict(executed_by=module.params["executed_by"] or getpass.getuser(),
-                        executed_from=socket.gethostname(), job_id=module.params["job_id"],
-                        run_id=module.params["run_id"], backup_ref=module.params["backup_ref"])
-        outcome = run_migrations(module.params, files, module.check_mode, run_info,
-                                 lambda argv: module.run_command(argv, check_rc=False))
-    except MigrationFailed as exc:
-        result.update(getattr(exc, "partial", {}), changed=bool(exc.details.get("applied_before_failure")))
-        module.fail_json(msg=str(exc), failure=exc.details, **result)
-    except (MigrationError, LedgerError, LockTimeout, ConnectionFailure) as exc:
-        result.update(getattr(exc, "partial", {}), changed=False)
-        module.fail_json(msg=str(exc), **result)
-    result.update(outcome.as_dict())
-    module.exit_json(**result)
+    module = new_module(argument_spec)
+    job = MigrationJob(module.params, check_mode=module.check_mode)
+    execute(module, job, what="the migration of %s" % job.target.dbname)
 
 
 if __name__ == "__main__":

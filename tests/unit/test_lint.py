@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 
 import pytest
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _lint
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import (
     DEFAULT_LEVELS,
     IGNORE_FILE_ALL,
@@ -22,6 +22,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._lint impor
     lint_files,
     normalize_pg_version,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._process import CommandResult, run
 
 from support.paths import MIGRATIONS
 
@@ -39,10 +40,13 @@ class Sql:
         return os.path.basename(self.path)
 
 
-def run_command(argv):
-    assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)  # never a shell string
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
-    return proc.returncode, proc.stdout, proc.stderr
+@pytest.fixture(autouse=True)
+def run_command(monkeypatch):
+    """squawk runs through _process.run: checked here to be an argument list."""
+    def checked(argv, **kwargs):
+        assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)  # never a shell string
+        return run(argv, **kwargs)
+    monkeypatch.setattr(_lint, "run", checked)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +69,7 @@ def write(tmp_path):
 
 
 def lint(squawk, *files, **kwargs):
-    return lint_files(squawk, list(files), "15", run_command, **kwargs)
+    return lint_files(squawk, list(files), "15", **kwargs)
 
 
 def rules(findings):
@@ -156,9 +160,9 @@ def test_transactional_files_may_index_a_table_they_create(squawk, write):
 
 def test_a_missing_squawk_is_a_clear_error(write, tmp_path):
     with pytest.raises(LintError, match="squawk is not installed.*squawk-cli"):
-        lint_files(None, [write("SELECT 1;")], "15", run_command)
+        lint_files(None, [write("SELECT 1;")], "15")
     with pytest.raises(LintError, match="is not an executable file"):
-        lint_files(str(tmp_path / "bin" / "squawk"), [write("SELECT 1;")], "15", run_command)
+        lint_files(str(tmp_path / "bin" / "squawk"), [write("SELECT 1;")], "15")
     assert find_squawk("/opt/elsewhere/squawk") == "/opt/elsewhere/squawk"  # an explicit path is never replaced
 
 
@@ -195,10 +199,10 @@ def test_policy_defaults():
 
 
 def fake(rc, out, err=""):
-    def _run(argv):
+    def _run(argv, **_kwargs):
         if argv[1] == "--version":
-            return 0, "squawk 2.70.0\n", ""
-        return rc, out, err
+            return CommandResult(argv, 0, "squawk 2.70.0\n", "", 0.0)
+        return CommandResult(argv, rc, out, err, 0.0)
     return _run
 
 
@@ -208,15 +212,16 @@ def fake(rc, out, err=""):
     (0, "not json", "", r"\(exit 0\): not json"),
     (1, json.dumps([{"message": "no rule"}]), "", "JSON this gate does not understand"),
 ])
-def test_squawk_failures_stop_the_gate(tmp_path, rc, out, err, match):
+def test_squawk_failures_stop_the_gate(tmp_path, monkeypatch, rc, out, err, match):
     binary = tmp_path / "squawk"
     binary.write_text("#!/bin/sh\n", encoding="utf-8")
     binary.chmod(0o755)
+    monkeypatch.setattr(_lint, "run", fake(rc, out, err))
     with pytest.raises(LintError, match=match):
-        lint_files(str(binary), [Sql(str(tmp_path / "010_x.sql"), "SELECT 1")], "15", fake(rc, out, err))
+        lint_files(str(binary), [Sql(str(tmp_path / "010_x.sql"), "SELECT 1")], "15")
 
 
-def test_unknown_rules_from_squawk_block_and_argv_is_fixed(tmp_path):
+def test_unknown_rules_from_squawk_block_and_argv_is_fixed(tmp_path, monkeypatch):
     binary = tmp_path / "squawk"
     binary.write_text("#!/bin/sh\n", encoding="utf-8")
     binary.chmod(0o755)
@@ -224,12 +229,13 @@ def test_unknown_rules_from_squawk_block_and_argv_is_fixed(tmp_path):
     finding = {"line": 0, "column": 4, "rule_name": "brand-new-rule", "message": "new", "help": None,
                "level": "Warning"}
 
-    def _run(argv):
+    def _run(argv, **_kwargs):
         seen.append(argv)
         return fake(1, json.dumps([finding, finding]))(argv)
 
     files = [Sql(str(tmp_path / "010_x.sql"), "SELECT 1"), Sql(str(tmp_path / "011_y.sql"), "SELECT 1", False)]
-    report = lint_files(str(binary), files, 150004, _run)
+    monkeypatch.setattr(_lint, "run", _run)
+    report = lint_files(str(binary), files, 150004)
     assert rules(report.blocking) == [(1, "brand-new-rule", "error"), (1, "brand-new-rule", "error")]  # deduplicated
     assert report.blocking[0]["column"] == 5
     assert seen[1] == [str(binary), "--reporter", "json", "--config", os.devnull, "--pg-version", "15.4",

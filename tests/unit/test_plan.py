@@ -9,11 +9,8 @@ import hashlib
 
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import (
-    MigrationError,
-    discover,
-    make_plan,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import MigrationError, discover
+from ansible_collections.knowledgehub.migration.plugins.module_utils._plan import make_plan
 
 
 @pytest.fixture

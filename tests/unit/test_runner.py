@@ -12,16 +12,16 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils import _run
 
 
 def test_connection_lost_between_migrations_becomes_a_failure_that_says_rerun(monkeypatch):
-    runner = _runner.Runner({}, [], check_mode=False, run_info={"executed_by": "t", "executed_from": "h"})
+    runner = _runner.MigrationJob({})
     runner.result.applied.append({"file": "004_hybrid_rag_schema.sql"})
 
     def lost():
         raise psycopg2.OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(runner, "_execute", lost)
+    monkeypatch.setattr(runner, "_locked_run", lost)
     with pytest.raises(_runner.MigrationFailed) as err:
-        runner.execute()
+        runner.apply({})
     message = str(err.value)
     assert "server closed the connection unexpectedly" in message
     assert "004_hybrid_rag_schema.sql" in message and "rerun" in message
-    assert err.value.partial["applied"] == [{"file": "004_hybrid_rag_schema.sql"}]
+    assert err.value.details["applied"] == [{"file": "004_hybrid_rag_schema.sql"}]
