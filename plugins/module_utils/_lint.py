@@ -114,6 +114,7 @@ def _policy() -> dict[str, str]:
 
 DEFAULT_LEVELS: dict[str, str] = _policy()
 
+
 class LintError(Failure):
     """squawk could not give an answer (missing, crashed, unreadable output): nothing ran."""
 

@@ -55,17 +55,10 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_mode
     unknown_locks,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_names import (
-    close_paren,
-    names_list,
-    read_name,
-    skip_words,
-    split_top,
-    words_of,
-)
-from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import (
-    Token,
-    tokenize,
-)
+    close_paren, names_list, read_name, skip_words, split_top, words_of)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import Token, tokenize
+
+# -- dispatch: the handler of each statement ------------------------------------
 
 _PROCEDURAL = "procedural code: the locks it takes are known only when it runs"
 
@@ -282,7 +275,6 @@ def strongest_locks(per_statement: Iterable[dict[str, Any]]) -> dict[str, str]:
 def unknown_statements(per_statement: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The statements whose locks cannot be told from their text (DO blocks, ...)."""
     return [stmt for stmt in per_statement if any(item["mode"] == UNKNOWN for item in stmt["locks"])]
-
 
 
 __all__ = ["LOCK_MODES", "BLOCKS", "UNKNOWN", "ANY_RELATION", "NEW_NOTE", "statement_locks", "relations_created",

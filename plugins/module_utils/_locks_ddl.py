@@ -38,9 +38,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_name
     split_top,
     words_of,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import (
-    Token,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import Token
 
 # -- ALTER TABLE ----------------------------------------------------------------
 
@@ -196,6 +194,13 @@ def alter(toks: list[Token]) -> list[dict[str, Any]]:
 
 # -- CREATE ---------------------------------------------------------------------
 
+# Objects whose creation locks no relation.
+_NO_RELATION_OBJECTS = ("SCHEMA", "SEQUENCE", "TYPE", "DOMAIN", "ROLE", "USER", "GROUP", "COLLATION",
+                        "CONVERSION", "OPERATOR", "AGGREGATE", "CAST", "TEXT", "LANGUAGE", "ACCESS",
+                        "PUBLICATION", "SUBSCRIPTION", "SERVER", "FOREIGN", "TABLESPACE", "DATABASE", "EVENT",
+                        "TRANSFORM")
+
+
 def _like_sources(body: list[Token]) -> list[dict[str, Any]]:
     locks = []
     for i, tok in enumerate(body):
@@ -314,13 +319,7 @@ def create(toks: list[Token]) -> list[dict[str, Any]]:
     return unknown_locks("CREATE %s is not known to the lock analysis" % kind)
 
 
-# -- DROP, TRUNCATE, LOCK, maintenance, COMMENT, COPY ------------------------------
-
-_NO_RELATION_OBJECTS = ("SCHEMA", "SEQUENCE", "TYPE", "DOMAIN", "ROLE", "USER", "GROUP", "COLLATION",
-                        "CONVERSION", "OPERATOR", "AGGREGATE", "CAST", "TEXT", "LANGUAGE", "ACCESS",
-                        "PUBLICATION", "SUBSCRIPTION", "SERVER", "FOREIGN", "TABLESPACE", "DATABASE", "EVENT",
-                        "TRANSFORM")
-
+# -- DROP, COMMENT ON ------------------------------------------------------------
 
 def _drop_relations(toks: list[Token], kind: str, start: int) -> list[dict[str, Any]]:
     notes = []
@@ -355,7 +354,6 @@ def drop(toks: list[Token]) -> list[dict[str, Any]]:
     return []
 
 
-
 def comment(toks: list[Token]) -> list[dict[str, Any]]:
     """COMMENT ON a relation or column: SHARE UPDATE EXCLUSIVE; on a table's constraint or trigger: ACCESS SHARE."""
     i = skip_words(toks, 2, "MATERIALIZED", "FOREIGN")
@@ -368,4 +366,3 @@ def comment(toks: list[Token]) -> list[dict[str, Any]]:
     if kind in ("CONSTRAINT", "TRIGGER", "POLICY", "RULE"):
         return on_table(toks, i, ACCESS_SHARE, "COMMENT ON %s" % kind)
     return []
-

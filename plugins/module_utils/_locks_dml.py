@@ -36,9 +36,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_name
     split_top,
     words_of,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import (
-    Token,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import Token
 
 # Inside these functions FROM belongs to the call's syntax, not to a table list.
 _FROM_FUNCTIONS = ("EXTRACT", "SUBSTRING", "TRIM", "OVERLAY")
@@ -288,8 +286,7 @@ def refresh(toks: list[Token]) -> list[dict[str, Any]]:
     concurrently = "CONCURRENTLY" in words_of(toks)
     name, _end = read_name(toks, skip_words(toks, 1, "MATERIALIZED", "VIEW", "CONCURRENTLY"))
     return [lock_on(name or "?", EXCLUSIVE if concurrently else ACCESS_EXCLUSIVE,
-                  "and ACCESS SHARE on the tables its query reads")]
-
+                    "and ACCESS SHARE on the tables its query reads")]
 
 
 def copy(toks: list[Token]) -> list[dict[str, Any]]:
@@ -299,4 +296,3 @@ def copy(toks: list[Token]) -> list[dict[str, Any]]:
     if "FROM" in words_of(toks[i:]):
         return [dict(lock_on(name or "?", ROW_EXCLUSIVE, "COPY FROM"), written={"columns": None, "delete": False})]
     return [lock_on(name or "?", ACCESS_SHARE, "COPY TO")]
-

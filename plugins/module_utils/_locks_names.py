@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import (
-    Token,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import Token
 
 # These end a list of relations (DROP ... CASCADE, TRUNCATE ... RESTRICT).
 END_OF_LIST = ("CASCADE", "RESTRICT")
@@ -107,4 +105,3 @@ def names_list(toks: list[Token], start: int, stop_words: tuple[str, ...] = ()) 
 
 def words_of(toks: list[Token]) -> list[str]:
     return [t.up for t in toks]
-
