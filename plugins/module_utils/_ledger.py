@@ -100,9 +100,10 @@ class Ledger(Table):
                 return
             if time.monotonic() >= deadline:
                 raise LockTimeout(
-                    "Another migration run holds the lock on %s (waited %gs): %s. Wait for it to finish; "
+                    "Another migration run holds the lock on %s (waited %ss): %s. Wait for it to finish; "
                     "if that process is dead, its session ends by itself once PostgreSQL notices."
-                    % (self.qualified_name, wait_seconds, "; ".join(self.lock_holders()) or "holder already gone"))
+                    % (self.qualified_name, int(wait_seconds) if float(wait_seconds).is_integer() else wait_seconds,
+                       "; ".join(self.lock_holders()) or "holder already gone"))
             time.sleep(poll)
 
     def lock_holders(self) -> list[str]:
