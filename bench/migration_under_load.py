@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The 004+005 migration under a steady application workload, two ways.
+"""The 004-006 migration under a steady application workload, two ways.
 
     python3 bench/migration_under_load.py                      # 1 000 000 chunks, dim 384
     python3 bench/migration_under_load.py --chunks 20000       # smoke run, a minute or two
@@ -14,7 +14,7 @@ same files. In each arm pgbench runs the application's writes and reads
 (bench/workload/*.sql, rate-limited, --max-tries=1) from a few seconds before the
 migration until its backlog has drained after it, while
 
-    arm A  psql -1 -v ON_ERROR_STOP=1 -f <file>            for 004, then 005
+    arm A  psql -1 -v ON_ERROR_STOP=1 -f <file>            for 004, then 005, then 006
     arm B  ansible-playbook playbooks/migrate.yml -e migrate_lock_timeout=<X>
 
 migrates the arm's database. A sampler thread records every 200 ms which session

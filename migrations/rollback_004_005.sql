@@ -31,7 +31,9 @@
 -- or with any client that wraps the whole file in one transaction (the
 -- migration runner does not pick up rollback_* files by itself). The last
 -- statement marks 004 and 005 as rolled back in the runner's ledger table
--- migration_log when that table exists, so a later run applies them again.
+-- migration_log when that table exists, so a later run applies them again;
+-- also 006_harden_rollback_functions.sql, whose functions are 004's and go
+-- with them.
 
 -- Say which backup tables are kept, while their log still exists.
 DO $notice$
@@ -119,7 +121,7 @@ DO $$
 BEGIN
   IF to_regclass('migration_log') IS NOT NULL THEN
     UPDATE migration_log SET status = 'rolled_back', rolled_back_at = now()
-     WHERE version IN ('004', '005') AND status = 'applied';
+     WHERE version IN ('004', '005', '006') AND status = 'applied';
   END IF;
 END
 $$;

@@ -8,7 +8,7 @@
 # 2. a pre-migration KnowledgeHub database as production holds it: 001-003 applied
 #    by hand (no ledger) and realistic sample data (CHUNKS chunks, default 100000);
 # 3. ansible-playbook playbooks/migrate.yml -i inventories/local, which baselines
-#    001-003, applies 004 and 005 and prints a summary.
+#    001-003, applies 004, 005 and 006 and prints a summary.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)

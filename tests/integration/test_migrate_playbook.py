@@ -52,7 +52,8 @@ def test_migrate_playbook_on_staging_only(inventory, legacy_db):
     assert check.returncode == 0, check.stdout[-3000:]
     assert task_outcome(check.stdout, APPLY) == "changed"  # check mode predicts the change
     assert "CHECK MODE: nothing was written" in check.stdout
-    assert re.search(r"Would apply:\s+004_hybrid_rag_schema.sql, 005_data_migration.sql", check.stdout)
+    assert re.search(r"Would apply:\s+004_hybrid_rag_schema.sql, 005_data_migration.sql,\s+"
+                     r"006_harden_rollback_functions.sql", check.stdout)
     assert db.schema_dump() == schema and db.ledger() == []
 
     first = playbook(inventory, "-l", "staging", "-vvv")
@@ -60,11 +61,12 @@ def test_migrate_playbook_on_staging_only(inventory, legacy_db):
     assert re.search(r"Baselined:\s+001_knowledge_store.sql, 002_ai_memories.sql, 003_search_and_feedback.sql",
                      first.stdout)
     assert re.search(r"Applied:\s+004_hybrid_rag_schema.sql \([\d.]+ s, \d+ statements\), "
-                     r"005_data_migration.sql", first.stdout)
+                     r"005_data_migration.sql\s+\([^)]*\),\s+006_harden_rollback_functions.sql", first.stdout)
     assert recap(first.stdout, "kh-staging")["changed"] >= 1 and task_outcome(first.stdout, APPLY) == "changed"
     assert "kh-production" not in first.stdout
     assert password not in first.stdout + first.stderr
-    assert [(r["version"], r["status"]) for r in db.ledger()][-2:] == [("004", "applied"), ("005", "applied")]
+    assert [(r["version"], r["status"]) for r in db.ledger()][-3:] == [
+        ("004", "applied"), ("005", "applied"), ("006", "applied")]
     assert all(r["executed_by"] for r in db.ledger())
 
     second = playbook(inventory, "-l", "staging")
@@ -74,7 +76,8 @@ def test_migrate_playbook_on_staging_only(inventory, legacy_db):
     assert recap(second.stdout, "kh-staging") == dict(recap(second.stdout, "kh-staging"), changed=0, failed=0)
     assert task_outcome(second.stdout, APPLY) == "ok"
     assert re.search(r"Applied:\s+none", second.stdout)
-    assert re.search(r"Already applied:\s+001_knowledge_store.sql,[\s\S]*?005_data_migration.sql", second.stdout)
+    assert re.search(r"Already applied:\s+001_knowledge_store.sql,[\s\S]*?005_data_migration.sql,\s+"
+                     r"006_harden_rollback_functions.sql", second.stdout)
 
 
 def test_unreachable_database_fails_the_host_clearly(inventory):
@@ -114,7 +117,9 @@ def _rehearse(inventory, db, tmp_path):
     rehearsed = playbook(inventory, "-l", "staging", *rehearsal)
     assert rehearsed.returncode == 0, rehearsed.stdout[-3000:]
     assert re.search(r"Rehearsal on a copy of backup \S+: 004_hybrid_rag_schema.sql\s+[\d.]+ s,"
-                     r"\s+005_data_migration.sql\s+[\d.]+ s", rehearsed.stdout)
-    assert [(r["version"], r["status"]) for r in db.ledger()][-2:] == [("004", "applied"), ("005", "applied")]
+                     r"\s+005_data_migration.sql\s+[\d.]+ s,\s+006_harden_rollback_functions.sql\s+[\d.]+ s",
+                     rehearsed.stdout)
+    assert [(r["version"], r["status"]) for r in db.ledger()][-3:] == [
+        ("004", "applied"), ("005", "applied"), ("006", "applied")]
     assert "rehearsal" not in " ".join(r["executed_by"] for r in db.ledger())
     assert db.pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%rehearsal%'") == "0"

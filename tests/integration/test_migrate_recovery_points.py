@@ -63,16 +63,16 @@ def test_migrate_playbook_takes_the_runbooks_three_recovery_points_for_one_run(
     # three recovery points, in the runbook's order, for the one run, each with the ledger version inside it
     assert [(p["purpose"], p["ledger_version"], p["kind"], p["format"]) for p in points] == [
         ("before", "003", "dump", "custom"), ("after_schema", "004", "dump", "custom"),
-        ("after_data", "005", "dump", "custom")]
+        ("after_data", "006", "dump", "custom")]  # the data phase: 005 and 006
     assert {p["run_id"] for p in points} == {run_id} and all(p["removed_at"] is None for p in points)
     # every ledger row of the run carries its id; the rows applied name the recovery point before them
     assert {r["run_id"] for r in ledger} == {run_id}
     refs = {r["version"]: r["backup_ref"] for r in ledger}
     assert refs == {"001": None, "002": None, "003": None, "004": points[0]["backup_id"],
-                    "005": points[1]["backup_id"]}
+                    "005": points[1]["backup_id"], "006": points[1]["backup_id"]}
     # the summary lists them
     assert re.search(r"Recovery points:\s+before\s+%s\s+\(ledger\s+at\s+003\),\s+after_schema\s+%s\s+"
-                     r"\(ledger\s+at\s+004\),\s+after_data\s+%s\s+\(ledger\s+at\s+005\)"
+                     r"\(ledger\s+at\s+004\),\s+after_data\s+%s\s+\(ledger\s+at\s+006\)"
                      % tuple(p["backup_id"] for p in points), first.stdout)
 
     for point in points:

@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pg_migrate against a real PostgreSQL 15: the KnowledgeHub 004/005 migration end to end."""
+"""pg_migrate against a real PostgreSQL 15: the KnowledgeHub migration (004, 005, 006) end to end."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
@@ -17,6 +18,7 @@ from support.paths import MIGRATIONS
 
 EXPECT_004 = expectations("004")
 EXPECT_005 = expectations("005")
+EXPECT_006 = expectations("006")
 # legacy_db: 001-003 applied by hand, 3000 chunks of sample data, no ledger
 pytestmark = pytest.mark.legacy_chunks(3000)
 
@@ -43,10 +45,11 @@ def test_fresh_database_gets_every_migration_in_order(db):
     assert result["changed"] is True
     assert result["ledger_created"] is True
     assert result["baselined"] == []
-    assert [m["version"] for m in result["applied"]] == ["001", "002", "003", "004", "005"]
+    assert [m["version"] for m in result["applied"]] == ["001", "002", "003", "004", "005", "006"]
     ledger = db.ledger()
     assert [(r["version"], r["status"]) for r in ledger] == [
-        ("001", "applied"), ("002", "applied"), ("003", "applied"), ("004", "applied"), ("005", "applied")]
+        ("001", "applied"), ("002", "applied"), ("003", "applied"), ("004", "applied"), ("005", "applied"),
+        ("006", "applied")]
     for row in ledger:
         assert len(row["checksum"]) == 64
         assert row["completed_at"] and row["duration_ms"] is not None and row["executed_by"]
@@ -57,7 +60,7 @@ def test_004_creates_exactly_the_promised_objects(legacy_db):
     result = migrate(legacy_db, baseline_version="003", target_version="004")
     ok(result)
     assert [m["version"] for m in result["applied"]] == ["004"]
-    assert [m["version"] for m in result["beyond_target"]] == ["005"]
+    assert [m["version"] for m in result["beyond_target"]] == ["005", "006"]
     after = catalog(legacy_db)
 
     new_tables = after["tables"] - before["tables"] - {"migration_log"}
@@ -84,7 +87,7 @@ def test_005_preserves_every_row_and_its_invariants_hold(legacy_db):
     before = {t: legacy_db.checksum(t, originals[t]) for t in CRITICAL}
     result = migrate(legacy_db, baseline_version="003")
     ok(result)
-    assert [m["version"] for m in result["applied"]] == ["004", "005"]
+    assert [m["version"] for m in result["applied"]] == ["004", "005", "006"]
     after = {t: legacy_db.checksum(t, originals[t]) for t in CRITICAL}
     assert after == before
     assert all(int(v.split(":")[0]) > 0 for v in before.values())
@@ -94,6 +97,35 @@ def test_005_preserves_every_row_and_its_invariants_hold(legacy_db):
     legacy_db.sql("DELETE FROM enhanced_chunks WHERE id = (SELECT min(id) FROM enhanced_chunks)")
     broken = {inv["name"]: int(legacy_db.sql(inv["sql"])) for inv in EXPECT_005["invariants"]}
     assert any(v > 0 for v in broken.values()), broken
+
+
+def function_settings(db) -> dict:
+    """pg_proc.proconfig of the functions 006 replaces (None: no settings of their own)."""
+    rows = db.rows("SELECT proname, coalesce(array_to_json(proconfig), 'null') FROM pg_proc "
+                   "WHERE pronamespace = 'public'::regnamespace AND proname IN ('%s')"
+                   % "', '".join(f["name"] for f in EXPECT_006["functions"]))
+    return {r[0]: json.loads(r[1]) for r in rows}
+
+
+def test_006_replaces_the_two_functions_and_changes_nothing_else(legacy_db):
+    def bodies():
+        return dict(legacy_db.rows("SELECT proname, md5(prosrc) FROM pg_proc WHERE pronamespace = "
+                                   "'public'::regnamespace"))
+
+    ok(migrate(legacy_db, baseline_version="003", target_version="005"))
+    names = {f["name"] for f in EXPECT_006["functions"]}
+    assert function_settings(legacy_db) == {name: None for name in names}  # 004's: no search_path of their own
+    before, data, functions = catalog(legacy_db), legacy_db.snapshot(), bodies()
+    result = ok(migrate(legacy_db))
+    assert [m["version"] for m in result["applied"]] == ["006"]
+    # the same objects and rows; the same functions, only the two replaced, with the same arguments
+    assert catalog(legacy_db) == before and legacy_db.snapshot() == data
+    after = bodies()
+    assert set(after) == set(functions) and {f for f in after if after[f] != functions[f]} == names
+    assert function_settings(legacy_db) == {f["name"]: f["config"] for f in EXPECT_006["functions"]}
+    arguments = dict(legacy_db.rows("SELECT proname, pg_get_function_arguments(oid) FROM pg_proc "
+                                    "WHERE pronamespace = 'public'::regnamespace"))
+    assert {f["name"]: f["arguments"] for f in EXPECT_006["functions"]} == {name: arguments[name] for name in names}
 
 
 def test_second_run_changes_nothing_and_says_so(legacy_db):
@@ -106,7 +138,7 @@ def test_second_run_changes_nothing_and_says_so(legacy_db):
     ok(second)
     assert second["changed"] is False
     assert second["applied"] == [] and second["baselined"] == []
-    assert [m["version"] for m in second["already_applied"]] == ["001", "002", "003", "004", "005"]
+    assert [m["version"] for m in second["already_applied"]] == ["001", "002", "003", "004", "005", "006"]
     assert legacy_db.schema_dump() == schema
     assert legacy_db.snapshot() == data
     assert legacy_db.ledger() == ledger
@@ -136,7 +168,7 @@ def test_check_mode_reports_without_writing(legacy_db):
     ok(result)
     assert result["changed"] is True and result["ledger_created"] is True
     assert [m["version"] for m in result["baselined"]] == ["001", "002", "003"]
-    assert [m["version"] for m in result["pending"]] == ["004", "005"]
+    assert [m["version"] for m in result["pending"]] == ["004", "005", "006"]
     assert result["applied"] == []
     assert legacy_db.schema_dump() == schema
     assert legacy_db.ledger() == []
@@ -157,11 +189,12 @@ def test_rollback_script_returns_exactly_the_baseline(legacy_db):
     assert legacy_db.snapshot() == data
     statuses = {r["version"]: r["status"] for r in legacy_db.ledger()}
     assert statuses == {"001": "baseline", "002": "baseline", "003": "baseline",
-                        "004": "rolled_back", "005": "rolled_back"}
-    # the ledger told the truth, so a rerun applies 004 and 005 again
+                        "004": "rolled_back", "005": "rolled_back", "006": "rolled_back"}
+    # the ledger told the truth, so a rerun applies 004, 005 and 006 again (006's functions, not 004's)
     rerun = migrate(legacy_db)
     ok(rerun)
-    assert [m["version"] for m in rerun["applied"]] == ["004", "005"]
+    assert [m["version"] for m in rerun["applied"]] == ["004", "005", "006"]
+    assert function_settings(legacy_db) == {f["name"]: f["config"] for f in EXPECT_006["functions"]}
 
 
 def test_drifted_file_is_refused_and_nothing_changes(legacy_db, migrations_copy):
@@ -212,6 +245,7 @@ def test_syntax_error_rolls_back_the_file_and_the_ledger_says_so(legacy_db, migr
     assert legacy_db.schema_dump() == schema and legacy_db.snapshot() == data
     statuses = [(r["version"], r["status"]) for r in legacy_db.ledger()]
     assert statuses[-1] == ("004", "failed") and ("005", "applied") not in statuses
+    assert ("006", "applied") not in statuses
 
 
 def test_wrong_password_is_a_clear_error_and_leaks_nothing(legacy_db):
@@ -294,9 +328,9 @@ def test_row_left_running_by_a_killed_runner_is_marked_and_the_run_continues(leg
     result = migrate(legacy_db)
     ok(result)
     assert [r["version"] for r in result["interrupted"]] == ["004"]
-    assert [m["version"] for m in result["applied"]] == ["004", "005"]
+    assert [m["version"] for m in result["applied"]] == ["004", "005", "006"]
     rows = [(r["version"], r["status"]) for r in legacy_db.ledger()]
-    assert rows[3:] == [("004", "failed"), ("004", "applied"), ("005", "applied")]
+    assert rows[3:] == [("004", "failed"), ("004", "applied"), ("005", "applied"), ("006", "applied")]
     assert legacy_db.ledger()[3]["error"].startswith("interrupted")
 
 
@@ -317,4 +351,4 @@ def test_a_killed_runners_session_still_open_is_waited_for_then_named(legacy_db)
         zombie.close()
     result = migrate(legacy_db, lock_wait_timeout=5)
     ok(result)
-    assert [m["version"] for m in result["applied"]] == ["004", "005"]
+    assert [m["version"] for m in result["applied"]] == ["004", "005", "006"]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import threading
@@ -21,6 +22,7 @@ from support.paths import MIGRATIONS
 
 EXPECT_004 = expectations("004")
 EXPECT_005 = expectations("005")
+EXPECT_006 = expectations("006")
 FILES = {f.version: f for f in discover(MIGRATIONS)[0]}
 # legacy_db (001-003 by hand, sample data, no ledger) and the run the kill points are spread over
 CHUNKS = 3000
@@ -46,7 +48,7 @@ def hold_read_lock(conn, table="ai_memories"):
 
 @pytest.fixture
 def baselined(legacy_db):
-    """The legacy database adopted by the ledger (001-003 baseline), 004/005 pending."""
+    """The legacy database adopted by the ledger (001-003 baseline), 004, 005 and 006 pending."""
     result = run_module("pg_migrate", args_for(legacy_db, target_version="003"))
     ok(result)
     return legacy_db
@@ -86,7 +88,7 @@ def test_lock_timeout_retry_succeeds_once_the_blocker_is_gone(baselined):
     ok(result)
     first = result["applied"][0]
     assert first["version"] == "004" and first["attempts"] > 1
-    assert [m["version"] for m in result["applied"]] == ["004", "005"]
+    assert [m["version"] for m in result["applied"]] == ["004", "005", "006"]
 
 
 def test_long_transactions_are_listed_and_nothing_runs_under_policy_fail(baselined):
@@ -120,7 +122,7 @@ def test_policy_wait_goes_ahead_once_the_long_transaction_ends(baselined):
         timer.join()
     ok(result)
     assert time.monotonic() - started >= 0.5
-    assert [m["version"] for m in result["applied"]] == ["004", "005"]
+    assert [m["version"] for m in result["applied"]] == ["004", "005", "006"]
 
 
 def test_header_directives_set_this_files_timeouts(db, tmp_path):
@@ -193,11 +195,12 @@ def test_two_runs_started_together_apply_once(baselined):
     results = [module_result(p) for p in procs]
     assert all(r["_rc"] == 0 for r in results), [r.get("msg") for r in results]
     applied = sorted(len(r["applied"]) for r in results)
-    assert applied == [0, 2]
+    assert applied == [0, 3]
     idle = [r for r in results if not r["applied"]][0]
-    assert idle["changed"] is False and [m["version"] for m in idle["already_applied"]][-2:] == ["004", "005"]
+    assert idle["changed"] is False and [m["version"] for m in idle["already_applied"]][-3:] == ["004", "005", "006"]
     statuses = [(r["version"], r["status"]) for r in baselined.ledger()]
     assert statuses.count(("004", "applied")) == 1 and statuses.count(("005", "applied")) == 1
+    assert statuses.count(("006", "applied")) == 1
 
 
 # -- killed runners and crashed servers --------------------------------------------------------
@@ -217,11 +220,14 @@ PHASES_SEEN: list[str] = []
 
 
 def phase(db) -> str:
-    """Where a run had got to, by the ledger: before 004, inside 005 (journaled statements), or done."""
+    """Where a run had got to, by the ledger: before 004, inside 005 (journaled statements), 005 done and 006 not
+    yet, or done (006, the last file)."""
     rows = db.ledger()
     applied = {r["version"] for r in rows if r["status"] == "applied"}
+    if "006" in applied:
+        return "006 applied"
     if "005" in applied:
-        return "005 applied"
+        return "005 applied, 006 not started"
     if "004" in applied:
         journaled = [r["last_statement"] or 0 for r in rows if r["version"] == "005"]
         return "005 partly journaled" if any(journaled) else "004 applied, 005 not started"
@@ -247,9 +253,23 @@ def assert_ledger_tells_the_truth(db, baseline_schema, originals):
             assert int(db.sql(inv["sql"])) == 0, inv["name"]
     elif "004" in applied and FILES["005"].transactional:
         assert db.sql("SELECT count(*) FROM enhanced_chunks") == "0"
+    # 006 (one transaction) is applied after 005 and its functions are in place, or it left no trace
+    if "006" in applied:
+        assert "005" in applied
+        assert pinned_functions(db) == {f["name"]: True for f in EXPECT_006["functions"]}
+    elif "004" in applied:
+        assert pinned_functions(db) == {f["name"]: False for f in EXPECT_006["functions"]}
     for version, rs in status.items():
         assert sum(r["status"] == "applied" for r in rs) <= 1, version
     assert originals.of(db) == originals.checksums
+
+
+def pinned_functions(db) -> dict:
+    """Whether each function 006 replaces runs with 006's settings (its pinned search_path)."""
+    settings = {f["name"]: f["config"] for f in EXPECT_006["functions"]}
+    rows = db.rows("SELECT proname, coalesce(array_to_json(proconfig), 'null') FROM pg_proc "
+                   "WHERE pronamespace = 'public'::regnamespace AND proname IN ('%s')" % "', '".join(settings))
+    return {r[0]: json.loads(r[1]) == settings[r[0]] for r in rows}
 
 
 def finish_and_check(db, originals):
@@ -257,6 +277,8 @@ def finish_and_check(db, originals):
     ok(result)
     statuses = {r["version"]: r["status"] for r in db.ledger()}
     assert statuses["004"] == "applied" and statuses["005"] == "applied"
+    assert statuses["006"] == "applied" and max(statuses) == "006"
+    assert pinned_functions(db) == {f["name"]: True for f in EXPECT_006["functions"]}
     for inv in EXPECT_005["invariants"]:
         assert int(db.sql(inv["sql"])) == 0, inv["name"]
     assert originals.of(db) == originals.checksums
@@ -264,7 +286,7 @@ def finish_and_check(db, originals):
 
 @pytest.fixture(scope="module")
 def full_run_seconds(cluster, legacy_templates):
-    """How long 004+005 take on the template's data: kill points are spread over it."""
+    """How long 004, 005 and 006 take on the template's data: kill points are spread over it."""
     db = legacy_templates.clone(CHUNKS)
     try:
         started = time.monotonic()
@@ -313,7 +335,7 @@ def test_the_kill_points_landed_in_every_phase():
     """The trials above mean something only if the kills hit each phase of the run."""
     if len(PHASES_SEEN) < KILL_TRIALS:
         pytest.skip("runs only after the kill trials")
-    assert {"nothing applied", "005 applied"} <= set(PHASES_SEEN), PHASES_SEEN
+    assert {"nothing applied", "006 applied"} <= set(PHASES_SEEN), PHASES_SEEN
     assert {"004 applied, 005 not started", "005 partly journaled"} & set(PHASES_SEEN), PHASES_SEEN
 
 
@@ -323,18 +345,26 @@ def test_check_mode_lists_pending_files_lint_findings_and_locks(baselined):
     schema = baselined.schema_dump()
     result = run_module("pg_migrate", args_for(baselined), check_mode=True)
     ok(result)
-    assert [m["version"] for m in result["pending"]] == ["004", "005"]
+    assert [m["version"] for m in result["pending"]] == ["004", "005", "006"]
     assert result["lint"]["counts"]["error"] == 0 and result["lint"]["files"] == [
-        "004_hybrid_rag_schema.sql", "005_data_migration.sql"]
+        "004_hybrid_rag_schema.sql", "005_data_migration.sql", "006_harden_rollback_functions.sql"]
     locks = result["locks"]["004_hybrid_rag_schema.sql"]
     assert locks["strongest"]["ai_memories"] == "ACCESS EXCLUSIVE"
     alter = [s for s in locks["statements"] if s["summary"].startswith("ALTER TABLE ai_memories")][0]
     assert {"relation": "ai_memories", "mode": "ACCESS EXCLUSIVE"}.items() <= alter["locks"][0].items()
+    # 006 replaces two functions: no lint finding, no lock on a table (its DO block is procedural code, reported
+    # as such; the COMMENTs lock no table)
+    assert [f for f in result["lint"]["findings"] if f["file"] == "006_harden_rollback_functions.sql"] == []
+    hardening = result["locks"]["006_harden_rollback_functions.sql"]
+    assert hardening["strongest"] == {}
+    assert [s["summary"].split()[0] for s in hardening["statements"]] == ["DO", "COMMENT", "COMMENT"]
+    assert [lock["mode"] for lock in hardening["statements"][0]["locks"]] == ["unknown"]
+    assert all(s["locks"] == [] for s in hardening["statements"][1:])
     assert baselined.schema_dump() == schema
 
 
 def _with_extra_migration(migrations_copy, body):
-    (migrations_copy / "006_token_index.sql").write_text(body, encoding="utf-8")
+    (migrations_copy / "007_token_index.sql").write_text(body, encoding="utf-8")
     return migrations_copy
 
 
@@ -346,7 +376,7 @@ def test_lint_gate_blocks_a_long_lock_on_a_populated_table_and_nothing_runs(base
                                        "CREATE INDEX idx_chunks_token_count ON chunks (token_count);\n")
     result = run_module("pg_migrate", args_for(baselined, migrations_dir=str(migrations)))
     failed(result)
-    assert "Lint gate" in result["msg"] and "006_token_index.sql line 2" in result["msg"]
+    assert "Lint gate" in result["msg"] and "007_token_index.sql line 2" in result["msg"]
     assert "require-concurrent-index-creation" in result["msg"] and "Nothing was run" in result["msg"]
     assert result["lint"]["blocking"][0]["statement"] == 1
     assert baselined.ledger() == ledger
@@ -361,7 +391,7 @@ def test_a_finding_accepted_for_one_statement_lets_the_run_go(baselined, migrati
         "CREATE INDEX idx_chunks_token_count ON chunks (token_count);\n")
     result = run_module("pg_migrate", args_for(baselined, migrations_dir=str(migrations)))
     ok(result)
-    assert [m["version"] for m in result["applied"]] == ["006"]
+    assert [m["version"] for m in result["applied"]] == ["007"]
     assert result["lint"]["counts"]["error"] == 0 and result["lint"]["ignores"][0]["rules"] == [
         "require-concurrent-index-creation"]
 

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""migrations/expectations/*.yml: what a migration must create (004) and the invariants it must keep (005)."""
+"""migrations/expectations/*.yml: what a migration must create (004), the invariants it must keep (005), the functions
+it must leave (006)."""
 
 from __future__ import annotations
 
