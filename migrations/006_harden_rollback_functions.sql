@@ -16,8 +16,9 @@
 --   * Identifiers are always quoted with %I (format) and the allow-lists are
 --     matched exactly, so no input can reach SQL as text.
 --
--- Their signatures, results and the rollback_backup_log rows are as before;
--- rollback_004_005.sql removes them as it did. Runs in one transaction; it
+-- Their signatures and the rollback_backup_log rows are as before; the
+-- messages they return name views, foreign keys and missing tables with
+-- their schema. rollback_004_005.sql removes them as it did. Runs in one transaction; it
 -- takes no lock on an application table (CREATE OR REPLACE FUNCTION only).
 
 DO $harden$
