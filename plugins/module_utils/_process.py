@@ -10,19 +10,23 @@ Rules kept here, so no caller can break them:
   never block on a full pipe, and an archive written to stdout is never read back
   into memory.
 * A command that outlives its timeout is stopped (by its own pid) and reported.
+* A command never outlives the module: on Linux it is killed when the module dies (kill -9 included).
 * Success is the exit code AND no error line on stderr (``check``): a program that
   prints "error:" and exits 0 has failed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, mask
 
@@ -106,18 +110,53 @@ def spawn(argv: list[str], env: dict[str, str] | None = None, stdin: Any = None,
     """Start ``argv`` without a shell. stdin is closed unless a file is given. stdout goes to ``stdout`` (a binary
     file, then flushed, fsynced and closed when the command is collected, never read back) or to a private
     temporary file that is returned as text; stderr always to one. ProcessError (ending with ``hint``) when the
-    program cannot be started. ``umask=-1`` keeps the caller's umask."""
+    program cannot be started. ``umask=-1`` keeps the caller's umask.
+
+    On Linux the child dies with the module (SIGKILL when its parent goes, kill -9 included): a killed
+    module leaves no pg_dump running on, with the password in its environment. The kernel sends the signal
+    when the THREAD that started the child ends, so a child is waited for by the thread that started it
+    (the verification thread of a dump runs ``pg_restore --list`` to its end, then ends)."""
     err = tempfile.TemporaryFile()
     out = stdout if stdout is not None else tempfile.TemporaryFile()
     started = time.monotonic()
     try:
         proc = subprocess.Popen(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL, stdout=out,
-                                stderr=err, env=env, cwd=cwd, close_fds=True, umask=umask)
-    except OSError as exc:
+                                stderr=err, env=env, cwd=cwd, close_fds=True, umask=umask,
+                                preexec_fn=_die_with_parent(os.getpid()))
+    except (OSError, subprocess.SubprocessError) as exc:
         out.close()
         err.close()
-        raise ProcessError("Cannot run %s: %s.%s" % (argv[0], exc.strerror or exc, hint), {"cmd": argv}) from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ProcessError("Cannot run %s: %s.%s" % (argv[0], reason, hint), {"cmd": argv}) from None
     return Running(argv, proc, out, err, started, capture_out=stdout is None)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn that makes the child receive SIGKILL when its parent dies (Linux prctl), or None elsewhere.
+
+    It runs in the child between fork and exec: only a libc call and two system calls, no allocation
+    that could wait for a lock another thread held at the fork. If the parent is already gone when it
+    runs (the signal would never come), the child ends at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    kill = int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)  # pylint: disable=protected-access
+
+    return preexec
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, timeout: float | None = None, cwd: str | None = None,

@@ -6,7 +6,7 @@
 ``Target.from_params`` is the only code that reads the ``login_*`` options. Everything
 else asks the target: a psycopg2 connection for a purpose, the same target on another
 database, a libpq conninfo without the password for the client programs, their
-environment with a private passfile, or the variant that reaches the server from
+environment (the password in it, never in a file), or the variant that reaches the server from
 inside its compose service.
 
 Option names are community.postgresql's, so an inventory written for that collection
@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import stat
 import tempfile
 import traceback
 from contextlib import contextmanager
@@ -75,10 +76,6 @@ class ConnectionFailure(Failure):
 
 def _conninfo_value(value: Any) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _passfile_escape(password: str) -> str:
-    return password.replace("\\", "\\\\").replace(":", "\\:")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,28 +168,39 @@ class Target:
 
     @contextmanager
     def client_env(self, settings: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
-        """The environment of a client program: messages in English, ``PGOPTIONS`` for ``settings`` (already
-        checked first), and the password in a private passfile (0600 in a 0700 directory) removed on exit."""
+        """The environment of a client program: messages in English, ``PGOPTIONS`` for ``settings`` (checked first),
+        and the password as ``PGPASSWORD``. No passfile: a file would outlive a killed module, an environment
+        dies with the process (on Linux only its user and root read /proc/<pid>/environ; it is never in argv).
+        Stale ``kh-pgpass-*`` directories that older versions left in the temporary directory are removed."""
         options = pgoptions(settings or {})
+        _remove_stale_passfiles()
         env = dict(os.environ)
         env["LC_ALL"] = "C"  # messages in English, so errors read the same everywhere
         env.pop("PGOPTIONS", None)
-        tmpdir = None
+        if self.password:
+            env["PGPASSWORD"] = self.password
+            env.pop("PGPASSFILE", None)
+        if options:
+            env["PGOPTIONS"] = options
+        yield env
+
+
+def _remove_stale_passfiles() -> None:
+    """Remove the ``kh-pgpass-*`` directories (private passfiles) that older versions left behind when they
+    were killed: only real directories of this user, directly in the temporary directory."""
+    top = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(top) if n.startswith("kh-pgpass-")]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(top, name)
         try:
-            if self.password:
-                tmpdir = tempfile.mkdtemp(prefix="kh-pgpass-")  # mode 0700
-                path = os.path.join(tmpdir, "pgpass")
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write("*:*:*:*:%s\n" % _passfile_escape(self.password))
-                env["PGPASSFILE"] = path
-                env.pop("PGPASSWORD", None)  # it would take precedence over the passfile
-            if options:
-                env["PGOPTIONS"] = options
-            yield env
-        finally:
-            if tmpdir:
-                shutil.rmtree(tmpdir, ignore_errors=True)
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def server_version_text(num: int) -> str:

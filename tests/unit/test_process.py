@@ -5,6 +5,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils import _process
@@ -12,6 +18,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._process im
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target
 
 from support.modules import PARAMS
+from support.paths import COLLECTIONS
 
 
 def result(rc: int, stderr: str) -> _process.CommandResult:
@@ -30,3 +37,38 @@ def test_check_needs_exit_code_zero_and_no_error_on_stderr():
     with pytest.raises(ProcessError, match=r"\*\*\*\*\*\*\*\*") as err:
         _process.check(result(1, "FATAL: s3cr:et\\pw' is wrong"), "dump", Target.from_params(PARAMS).password)
     assert "s3cr" not in str(err.value) and "s3cr" not in str(err.value.details)
+
+
+_PARENT = """
+import sys, time
+sys.path[:0] = [%r]
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _process
+running = _process.spawn(["sleep", "300"])
+print(running.pid, flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_dies_with_its_killed_parent():
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT % COLLECTIONS], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while os.path.exists("/proc/%d" % child) and _state(child) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not os.path.exists("/proc/%d" % child) or _state(child) == "Z", "sleep %d outlived its parent" % child
+
+
+def _state(pid: int) -> str:
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_a_program_that_cannot_start_is_a_process_error(tmp_path):
+    with pytest.raises(ProcessError, match="Cannot run .*nosuch"):
+        _process.spawn([str(tmp_path / "nosuch")])

@@ -2,12 +2,12 @@
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The connection: the libpq conninfo (quoted, never the password), the password's way to the client programs
-(a private passfile), the session settings they get."""
+(its environment, never a file), the session settings they get."""
 
 from __future__ import annotations
 
 import os
-import stat
+import tempfile
 
 import pytest
 
@@ -26,20 +26,30 @@ def test_conninfo_quotes_values_and_never_holds_the_password():
     assert "host='/run/pg'" in Target.from_params(dict(PARAMS, login_unix_socket="/run/pg")).conninfo()
 
 
-def test_password_goes_to_a_private_passfile_that_is_removed(monkeypatch):
+def test_password_goes_to_the_child_environment_only_never_to_a_file(monkeypatch, tmp_path):
     monkeypatch.setenv("PGPASSWORD", "from-the-environment")
+    monkeypatch.setenv("PGPASSFILE", "/home/op/.pgpass")
     monkeypatch.setenv("PGOPTIONS", "-c work_mem=1GB")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     target = Target.from_params(PARAMS)
     with target.client_env({"maintenance_work_mem": "512MB"}) as env:
-        path = env["PGPASSFILE"]
-        assert "PGPASSWORD" not in env and env["LC_ALL"] == "C"
+        assert env["PGPASSWORD"] == "s3cr:et\\pw'" and "PGPASSFILE" not in env and env["LC_ALL"] == "C"
         assert env["PGOPTIONS"] == "-c maintenance_work_mem=512MB"
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
-        with open(path, encoding="utf-8") as handle:
-            assert handle.read() == "*:*:*:*:s3cr\\:et\\\\pw'\n"
+        assert os.listdir(str(tmp_path)) == []  # no file holds the password, not even for a moment
         assert target.scrub("oops s3cr:et\\pw' leaked") == "oops ******** leaked"
-    assert not os.path.exists(os.path.dirname(path))
+    assert os.environ["PGPASSWORD"] == "from-the-environment"  # the module's own environment is not changed
+
+
+def test_stale_passfiles_of_older_versions_are_removed(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale = tmp_path / "kh-pgpass-abc"
+    stale.mkdir()
+    (stale / "pgpass").write_text("*:*:*:*:old\n")
+    (tmp_path / "kh-pgpass-file").write_text("not a directory of ours")
+    (tmp_path / "other").mkdir()
+    with Target.from_params(PARAMS).client_env():
+        pass
+    assert sorted(os.listdir(str(tmp_path))) == ["kh-pgpass-file", "other"]
 
 
 def test_without_a_password_libpq_looks_it_up_itself(monkeypatch):
