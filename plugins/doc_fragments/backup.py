@@ -6,8 +6,18 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # What the modules that make backups (pg_backup, compose_backup) share: each run makes a new one.
+    # What the modules that make backups (pg_backup, compose_backup) share: each run makes a new one, in a backup
+    # directory that is never a link and never wider than 0700.
     DOCUMENTATION = r'''
+options:
+  backup_dir:
+    description:
+      - Directory on the managed host for the archives and their manifests. Created mode 0700 when missing.
+      - A symbolic link (as its last component) is refused, changing nothing; give the real path. An existing
+        directory whose mode is wider than 0700 is set to 0700, and the module says so (a warning and
+        C(backup_dir_mode) in the result).
+    type: path
+    required: true
 attributes:
   diff_mode:
     support: none
@@ -15,4 +25,21 @@ attributes:
   idempotent:
     support: none
     description: Every run makes a new backup (retention removes old ones).
+'''
+
+    # The migration ledger as the database modules that back up and restore read it (pg_backup, pg_restore).
+    LEDGER = r'''
+options:
+  ledger_table:
+    description:
+      - The migration ledger table. M(knowledgehub.migration.pg_backup) records its last applied version and its
+        identity, the run id and start of its first row, in the manifest. M(knowledgehub.migration.pg_restore)
+        compares that identity with the one of O(login_db)'s ledger before it restores.
+    type: str
+    default: migration_log
+  ledger_schema:
+    description:
+      - Schema of O(ledger_table).
+    type: str
+    default: public
 '''

@@ -115,7 +115,8 @@ def check_archive(path: str, manifest: dict[str, Any]) -> tuple[dict[str, Any], 
     entries are then known). BackupError saying what differs when it was altered or damaged since it was verified."""
     recorded = manifest["archive"]
     if not os.path.exists(path):
-        raise BackupError("The archive %s of backup %s is missing." % (path, manifest["backup_id"]))
+        raise BackupError("Cannot restore backup %s: its archive %s is missing. Nothing was changed."
+                          % (manifest["backup_id"], path))
     scan = None
     if manifest["format"] == "plain":
         scan = scan_plain(path)
@@ -133,9 +134,9 @@ def check_archive(path: str, manifest: dict[str, Any]) -> tuple[dict[str, Any], 
             if (digest.get("files") or {}).get(name) != info:
                 problems.append("file %s differs or is missing" % name)
     if problems:
-        raise BackupError("The archive %s does not match its manifest: %s. It was altered or damaged after it "
-                          "was verified; restore another backup. Nothing was changed."
-                          % (path, "; ".join(problems)), {"archive": path})
+        raise BackupError("Cannot restore backup %s: the archive %s does not match its manifest: %s. It was altered "
+                          "or damaged after it was verified; restore another backup. Nothing was changed."
+                          % (manifest["backup_id"], path, "; ".join(problems)), {"archive": path})
     return digest, scan
 
 
@@ -196,34 +197,37 @@ def expected_entries(scope: str, tables: list[TableInfo]) -> list[tuple[str, str
     return expected
 
 
-def archive_entries(client: Client, env: dict[str, str], fmt: str, path: str, plain_scan: dict[str, Any] | None = None,
-                    secret: str = "") -> tuple[list[Any], Callable[[str, str, str], bool]]:
-    """The archive's entries and a membership test; ``pg_restore --list`` for custom/directory."""
+def archive_entries(client: Client, env: dict[str, str], fmt: str, path: str, plain_scan: dict[str, Any] | None,
+                    secret: str, operation: str) -> tuple[list[Any], Callable[[str, str, str], bool]]:
+    """The archive's entries and a membership test; ``pg_restore --list`` for custom/directory. Failures name
+    ``operation`` ("verify the backup of x", "restore backup y")."""
     if fmt == "plain":
         scan = plain_scan or scan_plain(path)
         present = set(scan["entries"])
         return scan["entries"], lambda desc, schema, name: (desc, schema, name) in present
-    result, _warnings = run_checked(client, list_argv(client, path), env, "pg_restore --list %s" % path, secret,
-                                    timeout=600)
+    result, _warnings = run_checked(client, list_argv(client, path), env,
+                                    "Cannot %s: pg_restore --list %s" % (operation, path), secret, timeout=600)
     entries = parse_toc(result.stdout)
     if not entries:
-        raise BackupError("pg_restore --list found no entries in %s: the archive is empty or unreadable." % path)
+        raise BackupError("Cannot %s: pg_restore --list found no entries in %s: the archive is empty or unreadable."
+                          % (operation, path))
     return entries, lambda desc, schema, name: toc_has(entries, desc, schema, name) is not None
 
 
-def verify_entries(has: Callable[[str, str, str], bool], expected: list[tuple[str, str, str]], path: str) -> None:
+def verify_entries(has: Callable[[str, str, str], bool], expected: list[tuple[str, str, str]], path: str,
+                   operation: str = "verify the backup") -> None:
     missing = ["%s %s.%s" % e for e in expected if not has(*e)]
     if missing:
-        raise BackupError("The archive %s lacks %d of the %d table entries it must hold: %s."
-                          % (path, len(missing), len(expected), ", ".join(missing[:20])),
+        raise BackupError("Cannot %s: the archive %s lacks %d of the %d table entries it must hold: %s."
+                          % (operation, path, len(missing), len(expected), ", ".join(missing[:20])),
                           {"missing_entries": missing})
 
 
-def verify_directory_files(entries: list[Any], path: str) -> None:
+def verify_directory_files(entries: list[Any], path: str, operation: str = "verify the backup") -> None:
     """Each TABLE DATA entry of a directory archive has its data file."""
     names = set(os.listdir(path))
     if "toc.dat" not in names:
-        raise BackupError("The directory archive %s has no toc.dat." % path)
+        raise BackupError("Cannot %s: the directory archive %s has no toc.dat." % (operation, path))
     missing = []
     for entry in entries:
         if entry.rest.startswith("TABLE DATA "):
@@ -231,4 +235,5 @@ def verify_directory_files(entries: list[Any], path: str) -> None:
             if not any(n == prefix or n.startswith(prefix + ".") for n in names):
                 missing.append("%s (%s)" % (prefix, entry.rest))
     if missing:
-        raise BackupError("The directory archive %s lacks data files: %s." % (path, ", ".join(missing[:20])))
+        raise BackupError("Cannot %s: the directory archive %s lacks data files: %s."
+                          % (operation, path, ", ".join(missing[:20])))

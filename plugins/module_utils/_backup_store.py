@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The backup directory: backup ids, private files, manifests, retention, free space, recovery points.
+"""The backup directory: backup ids, private files, free space, recovery points (manifests: ``_manifests``).
 
 Every kind of backup (a dump, a clone, a configuration or volume archive) lives in
-one directory (0700) as its archive (0600) and a JSON manifest beside it
+one directory (0700, never a symbolic link; one that is wider is tightened, and that
+is said) as its archive (0600) and a JSON manifest beside it
 (``<backup_id>.manifest.json``). An archive is written as ``<name>.partial`` and
 renamed once verified; only then is its manifest written, atomically. So a backup
 is a manifest saying ``verified: true``: retention and restores count nothing else,
@@ -23,7 +24,8 @@ import json
 import os
 import shutil
 import socket
-from typing import Any, Callable
+import stat
+from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (
@@ -35,11 +37,8 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import ConnectionFailure, Target, psycopg2
 
-MANIFEST_VERSION = 1
-MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
 FAILED_SUFFIX = ".failed"
-
 # Dump size per byte of table data (heap + TOAST), measured on KnowledgeHub data
 # (bench/README.md): real[] embeddings grow ~2.5x as text, prose shrinks a little.
 # Rounded up: the estimate errs on the side of asking for more room.
@@ -148,10 +147,52 @@ def remove_path(path: str) -> None:
         os.unlink(path)
 
 
-def ensure_private_dir(path: str) -> None:
-    """Create ``path`` (and parents) mode 0700; an existing backup directory is set to 0700."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
+def check_backup_dir(path: str) -> str:
+    """``backup_dir`` made absolute, refused when it is a symbolic link (its last component) or not a directory:
+    a backup is never written through a link, and a link's target's mode is never changed."""
+    path = os.path.abspath(path)
+    if os.path.islink(path):
+        raise BackupError("backup_dir %s is a symbolic link (to %s): backups are never written through a link, "
+                          "nor is its target's mode changed: give the real path (backup_dir: %s). Nothing was "
+                          "changed." % (path, os.readlink(path), os.path.realpath(path)))
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise BackupError("backup_dir %s is not a directory: give a directory (it is created, mode 0700, when "
+                          "missing). Nothing was changed." % path)
+    return path
+
+
+def ensure_private_dir(path: str) -> dict[str, str] | None:
+    """Create ``path`` (and parents) mode 0700, or tighten an existing one whose mode is wider than 0700.
+
+    Returns {"path", "old", "new"} when an existing directory's mode was changed (the caller says so), else None.
+    A link is refused (``check_backup_dir``), and the mode is changed through a descriptor opened without
+    following links, so a link put in its place meanwhile is never followed either.
+    """
+    path = check_backup_dir(path)
+    try:
+        os.makedirs(path, mode=0o700)
+        return None
+    except FileExistsError:
+        pass
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        old = stat.S_IMODE(os.fstat(fd).st_mode)
+        if not old & 0o077:
+            return None
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    return {"path": path, "old": "%04o" % old, "new": "0700"}
+
+
+def private_dir(path: str, result: dict[str, Any]) -> None:
+    """``ensure_private_dir``; a mode that was tightened is said in ``result`` (``backup_dir_mode`` and a warning)."""
+    change = ensure_private_dir(path)
+    if change:
+        result["backup_dir_mode"] = change
+        result.setdefault("warnings", []).append(
+            "backup_dir %(path)s had mode %(old)s, wider than 0700: it is now %(new)s (backups hold the database's "
+            "data; only their owner may read them)." % change)
 
 
 def make_private(path: str) -> None:
@@ -181,115 +222,6 @@ def _taken(backup_dir: str, backup_id: str) -> bool:
     if not os.path.isdir(backup_dir):
         return False
     return any(name.startswith(backup_id + ".") for name in os.listdir(backup_dir))
-
-
-# -- manifests ---------------------------------------------------------------------------
-
-
-def new_manifest(backup_id: str, label: str, kind: str, fmt: str, created_at: str, params: dict[str, Any],
-                 **facts: Any) -> dict[str, Any]:
-    """A verified backup's manifest: what every kind records (completed now), then the kind's own ``facts``."""
-    manifest = {"manifest_version": MANIFEST_VERSION, "backup_id": backup_id, "label": label, "kind": kind,
-                "format": fmt, "created_at": created_at, "completed_at": utcnow().isoformat(), "verified": True,
-                "run_id": params.get("run_id"), "purpose": params.get("purpose"), "executed": who()}
-    manifest.update(facts)
-    return manifest
-
-
-def store(backup_dir: str, manifest: dict[str, Any], keep: int,
-          drop_clone: Callable[[dict[str, Any]], None] | None = None) -> tuple[str, list[str]]:
-    """Write the manifest of a verified backup, then apply retention; (manifest path, backup ids removed)."""
-    path = manifest_path(backup_dir, manifest["backup_id"])
-    write_json_atomic(path, manifest)
-    return path, apply_retention(backup_dir, manifest["label"], manifest["kind"], keep, drop_clone)
-
-
-def load_manifest(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise BackupError("Cannot read the backup manifest %s: %s." % (path, exc)) from None
-    if not isinstance(data, dict) or data.get("manifest_version") != MANIFEST_VERSION:
-        raise BackupError("%s is not a manifest of this collection (manifest_version %r)."
-                          % (path, data.get("manifest_version") if isinstance(data, dict) else None))
-    return data
-
-
-def manifest_path(backup_dir: str, backup_id: str) -> str:
-    return os.path.join(backup_dir, backup_id + MANIFEST_SUFFIX)
-
-
-def list_manifests(backup_dir: str) -> list[tuple[str, dict[str, Any]]]:
-    found: list[tuple[str, dict[str, Any]]] = []
-    if not os.path.isdir(backup_dir):
-        return found
-    for name in sorted(os.listdir(backup_dir)):
-        if name.endswith(MANIFEST_SUFFIX) and not name.startswith("."):
-            path = os.path.join(backup_dir, name)
-            try:
-                found.append((path, load_manifest(path)))
-            except BackupError:
-                continue
-    return found
-
-
-def is_good(manifest: dict[str, Any]) -> bool:
-    return manifest.get("verified") is True and not manifest.get("consumed_at")
-
-
-def good_backups(backup_dir: str, label: str, kind: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """Verified, unconsumed backups of ``label`` (and ``kind``), newest first."""
-    rows = [(p, m) for p, m in list_manifests(backup_dir)
-            if m.get("label") == label and is_good(m) and (kind is None or m.get("kind") == kind)]
-    rows.sort(key=lambda pm: (pm[1].get("created_at", ""), pm[1].get("backup_id", "")), reverse=True)
-    return rows
-
-
-def find_backup(manifest_file: str | None, backup_dir: str | None, label: str,
-                kind: str | None) -> tuple[str, dict[str, Any]]:
-    """The backup to restore: the one ``manifest_file`` names, or the newest good one of ``label`` (and ``kind``)
-    in ``backup_dir``. A backup that is not verified or was used up is refused."""
-    if manifest_file:
-        path = os.path.abspath(manifest_file)
-        manifest = load_manifest(path)
-        if not is_good(manifest):
-            state = "was consumed at %s" % manifest.get("consumed_at") if manifest.get("consumed_at") \
-                else "is not verified"
-            raise BackupError("Backup %s %s: it cannot be restored." % (manifest.get("backup_id"), state))
-        return path, manifest
-    found = good_backups(os.path.abspath(backup_dir or ""), label, kind)
-    if not found:
-        raise BackupError("No verified backup labelled %s in %s." % (label, backup_dir))
-    return found[0]
-
-
-def archive_path(manifest_file: str, manifest: dict[str, Any]) -> str:
-    return os.path.join(os.path.dirname(manifest_file), manifest["archive"]["name"])
-
-
-def apply_retention(backup_dir: str, label: str, kind: str, keep: int,
-                    drop_clone: Callable[[dict[str, Any]], None] | None = None) -> list[str]:
-    """Keep the newest ``keep`` good backups of ``label``/``kind``; remove the rest. 0 keeps all.
-
-    The manifest goes first, so an interrupted removal never leaves a manifest
-    pointing at half an archive.
-    """
-    if not keep or keep < 1:
-        return []
-    removed = []
-    for path, manifest in good_backups(backup_dir, label, kind)[keep:]:
-        if manifest.get("kind") == "clone":
-            if drop_clone is None:
-                continue
-            drop_clone(manifest)
-            os.unlink(path)
-        else:
-            archive = archive_path(path, manifest)
-            os.unlink(path)
-            remove_path(archive)
-        removed.append(manifest["backup_id"])
-    return removed
 
 
 # -- recovery points -------------------------------------------------------------------------

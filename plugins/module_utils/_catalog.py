@@ -11,6 +11,7 @@ against them count the same way.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,8 +65,9 @@ def all_tables(cur: Any) -> list[TableInfo]:
     return [TableInfo(int(r[0]), r[1], r[2], r[3], int(r[4] or 0)) for r in cur.fetchall()]
 
 
-def resolve_tables(cur: Any, names: list[str]) -> list[TableInfo]:
-    """The tables named (``table`` or ``schema.table``, SQL identifier syntax); fail naming every missing one.
+def resolve_tables(cur: Any, names: list[str], operation: str, nothing_done: str) -> list[TableInfo]:
+    """The tables named (``table`` or ``schema.table``, SQL identifier syntax); fail naming every missing one, in the
+    words of ``operation`` ("back up", "restore") and saying ``nothing_done`` ("Nothing was written.").
 
     Runs in autocommit: a malformed name makes to_regclass raise, which must not abort a transaction.
     """
@@ -94,8 +96,9 @@ def resolve_tables(cur: Any, names: list[str]) -> list[TableInfo]:
             problems.append("no such table: %s" % ", ".join(missing))
         if not_tables:
             problems.append("not a table: %s" % ", ".join(not_tables))
-        raise CatalogError("Cannot back up the tables asked for (%s). Tables in the database: %s. Nothing was "
-                           "written." % ("; ".join(problems), known or "none"),
+        cur.execute("SELECT current_database()")
+        raise CatalogError("Cannot %s the tables asked for (%s) in database %s. Tables there: %s. %s"
+                           % (operation, "; ".join(problems), cur.fetchone()[0], known or "none", nothing_done),
                            {"missing_tables": missing, "not_tables": not_tables})
     return found
 
@@ -112,10 +115,16 @@ def database_info(cur: Any, server_num: int) -> dict[str, Any]:
             "icu_locale": row[8]}
 
 
+# The ledger's version order, the runner's: the number the version's digits make (001 < 6 < 10).
+_VERSION_ORDER = "(substring(version from '^[0-9]+'))::numeric DESC NULLS LAST, version DESC"
+
+
 def ledger_state(cur: Any, schema: str, table: str) -> dict[str, Any]:
-    """The migration ledger's last applied version, read in the backup's snapshot; never fails the backup."""
+    """The migration ledger's last applied version (in version order) and its identity: the run id and start of
+    its FIRST row, which says whose migration history this is (a copy keeps it, another database has its own).
+    Read in the caller's snapshot; never fails the backup."""
     state: dict[str, Any] = {"table": "%s.%s" % (schema, table), "exists": False, "last_applied_version": None,
-                             "last_applied_at": None}
+                             "last_applied_at": None, "identity": None}
     ident = pgsql.Identifier(schema, table)
     cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
                 "AND NOT attisdropped", (ident.as_string(cur),))
@@ -127,11 +136,18 @@ def ledger_state(cur: Any, schema: str, table: str) -> dict[str, Any]:
         state["note"] = "table exists but is not this tool's ledger"
         return state
     cur.execute(pgsql.SQL("SELECT version, completed_at FROM {t} WHERE status IN ('applied', 'baseline') "
-                          "ORDER BY length(version) DESC, version DESC LIMIT 1").format(t=ident))
+                          "ORDER BY " + _VERSION_ORDER + " LIMIT 1").format(t=ident))
     row = cur.fetchone()
     if row:
         state["last_applied_version"] = row[0]
         state["last_applied_at"] = row[1].isoformat() if row[1] is not None else None
+    if not {"id", "run_id", "started_at"} <= columns:
+        return state
+    cur.execute(pgsql.SQL("SELECT run_id::text, started_at FROM {t} ORDER BY id LIMIT 1").format(t=ident))
+    row = cur.fetchone()
+    if row:
+        started = row[1].astimezone(datetime.timezone.utc).isoformat() if row[1] is not None else None
+        state["identity"] = {"run_id": row[0], "started_at": started}
     return state
 
 

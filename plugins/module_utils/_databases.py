@@ -10,10 +10,12 @@ and the run fails, unless told to end them. The database accepts connections aga
 as soon as the work is done (also on failure).
 
 A swap puts a replacement in place of a live database by renames: drain the live
-one, rename it aside (``<db>_pre_restore_<ts>``) and rename the replacement to its
-name. Both need CREATEDB and ownership of the databases, checked up front. All of
-this runs on a connection to the maintenance database (``maintenance``), never to
-the databases being copied or renamed.
+one, then in ONE transaction rename it aside (``<db>_pre_restore_<ts>``) and the
+replacement to its name, so that no crash leaves the application's name without a
+database. Both need CREATEDB and ownership of the databases, checked up front. All
+of this runs on a connection to the maintenance database (``maintenance``), never to
+the databases being copied or renamed. Every state a database is put in is journaled
+with it (``_db_states``): a crash leaves nothing that the next run does not undo.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._db_states import (
+    Journal,
+    allow_sql,
+    comment_sql,
+    transaction,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target, pgsql, psycopg2
 
@@ -112,8 +120,7 @@ def describe_sessions(rows: list[dict[str, Any]]) -> str:
 
 
 def set_allow_connections(cur: Any, name: str, allow: bool) -> None:
-    cur.execute(pgsql.SQL("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS {v}").format(
-        db=ident(name), v=pgsql.SQL("true" if allow else "false")))
+    cur.execute(allow_sql(name, allow))
 
 
 def terminate_sessions(cur: Any, dbname: str, rows: list[dict[str, Any]]) -> None:
@@ -128,8 +135,9 @@ def terminate_sessions(cur: Any, dbname: str, rows: list[dict[str, Any]]) -> Non
                                 {"sessions": rows}) from None
 
 
-def drain(cur: Any, dbname: str, timeout: float, terminate: bool) -> dict[str, Any]:
-    """Wait until no other session is connected to ``dbname``.
+def drain(cur: Any, dbname: str, timeout: float, terminate: bool, operation: str) -> dict[str, Any]:
+    """Wait until no other session is connected to ``dbname``; failures name ``operation`` ("make the recovery
+    point of x", ...).
 
     With ``terminate``, idle sessions (no transaction open, nothing lost) are
     ended at once and the others after ``timeout``; without it, the sessions
@@ -146,13 +154,12 @@ def drain(cur: Any, dbname: str, timeout: float, terminate: bool) -> dict[str, A
         expired = time.monotonic() >= deadline
         if expired and not terminate:
             raise DatabaseError(
-                "Database %s still has %d session(s) after %.0fs: %s. Stop the application (the api service) "
-                "first, or set terminate_connections=true to end them." % (dbname, len(rows), timeout,
-                                                                           describe_sessions(rows)),
-                {"sessions": rows})
+                "Cannot %s: database %s still has %d session(s) after %.0fs: %s. Stop the application (the api "
+                "service) first, or set terminate_connections=true to end them."
+                % (operation, dbname, len(rows), timeout, describe_sessions(rows)), {"sessions": rows})
         if expired and forced:
-            raise DatabaseError("Sessions on %s did not end after pg_terminate_backend: %s."
-                                % (dbname, describe_sessions(rows)), {"sessions": rows})
+            raise DatabaseError("Cannot %s: sessions on %s did not end after pg_terminate_backend: %s."
+                                % (operation, dbname, describe_sessions(rows)), {"sessions": rows})
         if terminate:
             victims = rows if expired else [r for r in rows if r["state"] == "idle"]
             victims = [r for r in victims if r["pid"] not in {t["pid"] for t in terminated}]
@@ -164,39 +171,59 @@ def drain(cur: Any, dbname: str, timeout: float, terminate: bool) -> dict[str, A
         time.sleep(0.05)
 
 
-class Guard:
-    """ALLOW_CONNECTIONS false on a database for a short window; put back as it was on exit."""
+class Refusing:
+    """ALLOW_CONNECTIONS false on a database while its sessions drain, journaled in the same transaction (with
+    ``state``: what else is under way); on exit it accepts connections again and gets its comment back, unless
+    ``hand_over`` said that a later transaction did (the swap)."""
 
-    def __init__(self, cur: Any, name: str) -> None:
+    def __init__(self, cur: Any, journal: Journal, name: str, **state: Any) -> None:
         self.cur = cur
+        self.journal = journal
         self.name = name
+        self.state = state
         self.was_allowed = True
+        self.comment: str | None = None
+        self.open = False
 
-    def __enter__(self) -> "Guard":
+    def __enter__(self) -> "Refusing":
         row = database(self.cur, self.name)
         self.was_allowed = bool(row and row["allow_connections"])
-        if self.was_allowed:
-            set_allow_connections(self.cur, self.name, False)
+        self.comment = self.journal.comment(self.name)
+        transaction(self.cur, [self.journal.mark(self.name, self.comment, allow_connections=self.was_allowed,
+                                                 **self.state),
+                               allow_sql(self.name, False) if self.was_allowed else None])
+        self.open = True
         return self
 
-    def renamed(self, name: str) -> None:
-        self.name = name
+    def undo_sql(self) -> list[Any]:
+        """The statements that put the database back as it was."""
+        return [allow_sql(self.name, True) if self.was_allowed else None, comment_sql(self.name, self.comment)]
 
-    def __exit__(self, *exc: Any) -> None:
-        if self.was_allowed and database(self.cur, self.name) is not None:
-            set_allow_connections(self.cur, self.name, True)
+    def hand_over(self) -> None:
+        self.open = False
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if not self.open or database(self.cur, self.name) is None:
+            return
+        try:
+            transaction(self.cur, self.undo_sql())
+        except psycopg2.Error:
+            if exc_type is None:
+                raise
+            # the error on the way out is the one to report; the next run settles the journaled state
 
 
 def copy_properties(cur: Any, source: str, target: str) -> list[str]:
     """Give ``target`` the database-level properties of ``source`` that neither a dump nor a clone carries:
-    owner, privileges (GRANT ... ON DATABASE), database settings (ALTER DATABASE SET), connection limit, comment.
+    owner, privileges (GRANT ... ON DATABASE), database settings (ALTER DATABASE SET), connection limit. (The
+    comment passes in the swap's own transaction: until then ``target`` carries its journal entry.)
 
     Returns warnings for what could not be copied (role-specific settings need a superuser).
     """
     warnings: list[str] = []
-    cur.execute("SELECT pg_get_userbyid(datdba), datacl IS NULL, datconnlimit, shobj_description(oid, 'pg_database') "
-                "FROM pg_database WHERE datname = %s", (source,))
-    owner, default_acl, connlimit, comment = cur.fetchone()
+    cur.execute("SELECT pg_get_userbyid(datdba), datacl IS NULL, datconnlimit FROM pg_database WHERE datname = %s",
+                (source,))
+    owner, default_acl, connlimit = cur.fetchone()
     tgt = ident(target)
     cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (target,))
     if cur.fetchone()[0] != owner:
@@ -227,7 +254,6 @@ def copy_properties(cur: Any, source: str, target: str) -> list[str]:
             cur.execute(pgsql.SQL("ALTER DATABASE {db} SET {name} = {value}").format(
                 db=tgt, name=ident(name), value=pgsql.Literal(value)))
     cur.execute(pgsql.SQL("ALTER DATABASE {db} WITH CONNECTION LIMIT {n}").format(db=tgt, n=pgsql.Literal(connlimit)))
-    cur.execute(pgsql.SQL("COMMENT ON DATABASE {db} IS {c}").format(db=tgt, c=pgsql.Literal(comment)))
     return warnings
 
 
@@ -235,68 +261,64 @@ def rename_sql(old: str, new: str) -> Any:
     return pgsql.SQL("ALTER DATABASE {old} RENAME TO {new}").format(old=ident(old), new=ident(new))
 
 
-def rename(cur: Any, old: str, new: str) -> None:
-    cur.execute(rename_sql(old, new))
-
-
-def when_drained(cur: Any, dbname: str, statement: Any, timeout: float, terminate: bool) -> dict[str, Any]:
-    """Run ``statement`` (a copy or a rename of ``dbname``) once no other session is on ``dbname``: drain it, run,
-    and drain again while a session that slipped in keeps it in use, until ``timeout`` seconds have passed.
+def when_drained(cur: Any, dbname: str, statements: list[Any], timeout: float, terminate: bool,
+                 operation: str) -> dict[str, Any]:
+    """Run ``statements`` (a copy of ``dbname``, or the renames of a swap, in one transaction) once no other
+    session is on ``dbname``: drain it, run, and drain again while a session that slipped in keeps it in use,
+    until ``timeout`` seconds have passed.
 
     Returns the sessions ended and when the last drain ended; the statement's psycopg2 error otherwise.
     """
     deadline = time.monotonic() + timeout
     terminated: list[dict[str, Any]] = []
     while True:
-        drained = drain(cur, dbname, max(0.0, deadline - time.monotonic()), terminate)
+        drained = drain(cur, dbname, max(0.0, deadline - time.monotonic()), terminate, operation)
         terminated.extend(drained["terminated"])
         drained_at = time.monotonic()
         try:
-            cur.execute(statement)
+            if len(statements) == 1:
+                cur.execute(statements[0])  # CREATE DATABASE cannot run inside a transaction block
+            else:
+                transaction(cur, statements)
             return {"terminated": terminated, "drained_at": drained_at}
         except psycopg2.Error as exc:
             if exc.pgcode != OBJECT_IN_USE or time.monotonic() >= deadline:
                 raise
 
 
-def _allow_connections(cur: Any, name: str) -> None:
-    row = database(cur, name)
-    if row is not None and not row["allow_connections"]:
-        set_allow_connections(cur, name, True)
+def swap_in(cur: Any, journal: Journal, live: str, replacement: str, keep_as: str, timeout: float,
+            terminate: bool, drop_previous: bool, operation: str) -> dict[str, Any]:
+    """Put ``replacement`` in place of ``live``; the old one becomes ``keep_as`` (or is dropped). Failures name
+    ``operation`` ("swap the restored database in for x" ...).
 
-
-def swap_in(cur: Any, live: str, replacement: str, keep_as: str, timeout: float, terminate: bool,
-            drop_previous: bool) -> dict[str, Any]:
-    """Put ``replacement`` in place of ``live`` by renames; the old one becomes ``keep_as`` (or is dropped).
-
-    The database is unavailable from the moment its new connections are refused
-    until the replacement carries its name: ``downtime_ms``.
+    ``live`` refuses connections (journaled) while its sessions drain; then ONE transaction renames it aside
+    and ``replacement`` into its place, opens both, and gives the new one the old one's comment: a crash at any
+    moment leaves the application's name on one of them. The database is unavailable from the moment its new
+    connections are refused until the transaction commits: ``downtime_ms``.
     """
-    warnings = copy_properties(cur, live, replacement) if database(cur, live) is not None else []
     started = time.monotonic()
-    outcome: dict[str, Any] = {"previous": None, "terminated": [], "warnings": warnings}
-    if database(cur, live) is not None:
-        with Guard(cur, live) as guard:
-            try:
-                outcome["terminated"] = when_drained(cur, live, rename_sql(live, keep_as), timeout,
-                                                     terminate)["terminated"]
-            except psycopg2.Error as exc:
-                raise DatabaseError("Cannot rename database %s to %s: %s" % (live, keep_as, first_line(exc))) from None
-            guard.renamed(keep_as)
-            try:
-                rename(cur, replacement, live)
-            except psycopg2.Error as exc:
-                rename(cur, keep_as, live)
-                guard.renamed(live)
-                raise DatabaseError("Cannot rename database %s to %s: %s. %s is back in place, unchanged."
-                                    % (replacement, live, first_line(exc), live)) from None
-            _allow_connections(cur, live)
-        outcome["previous"] = keep_as
-    else:
-        rename(cur, replacement, live)
-        _allow_connections(cur, live)
+    outcome: dict[str, Any] = {"previous": None, "terminated": [], "warnings": []}
+    if database(cur, live) is None:
+        transaction(cur, [rename_sql(replacement, live), allow_sql(live, True), comment_sql(live, None)])
+        outcome["downtime_ms"] = int((time.monotonic() - started) * 1000)
+        return outcome
+    outcome["warnings"] = copy_properties(cur, live, replacement)
+    started = time.monotonic()
+    with Refusing(cur, journal, live, swap={"replacement": replacement, "keep_as": keep_as}) as refusing:
+        previous = journal.mark(keep_as, refusing.comment, drop="%s, replaced by a swap with drop_previous" % keep_as) \
+            if drop_previous else comment_sql(keep_as, refusing.comment)
+        renames = [rename_sql(live, keep_as), rename_sql(replacement, live), allow_sql(live, True),
+                   comment_sql(live, refusing.comment), allow_sql(keep_as, True) if refusing.was_allowed else None,
+                   previous]
+        try:
+            outcome["terminated"] = when_drained(cur, live, renames, timeout, terminate, operation)["terminated"]
+        except psycopg2.Error as exc:
+            raise DatabaseError("Cannot %s: renaming %s to %s and %s to %s failed: %s. %s is unchanged."
+                                % (operation, live, keep_as, replacement, live, first_line(exc), live)) from None
+        refusing.hand_over()
+    outcome["previous"] = keep_as
     outcome["downtime_ms"] = int((time.monotonic() - started) * 1000)
-    if drop_previous and outcome["previous"]:
+    if drop_previous:
         drop_database(cur, keep_as)
         outcome["dropped_previous"] = keep_as
         outcome["previous"] = None
@@ -318,12 +340,13 @@ def create_sql(name: str, properties: dict[str, Any]) -> Any:
 
 
 def drop_database(cur: Any, name: str) -> None:
+    """DROP DATABASE ... WITH (FORCE): its sessions are ended and no new one gets in meanwhile (PostgreSQL 13+)."""
     row = database(cur, name)
     if row is None:
         return
-    if row["allow_connections"]:
-        set_allow_connections(cur, name, False)
     if int(cur.connection.server_version) >= 130000:
         cur.execute(pgsql.SQL("DROP DATABASE {db} WITH (FORCE)").format(db=ident(name)))
     else:
+        if row["allow_connections"]:
+            set_allow_connections(cur, name, False)
         cur.execute(pgsql.SQL("DROP DATABASE {db}").format(db=ident(name)))

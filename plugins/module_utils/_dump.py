@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Logical backups that count only once proven: dump, verify, manifest, retention.
 
-Order of a backup: connect -> choose a pg_dump at least as new as the server ->
+Order of a backup: settle what an interrupted run left on the server (``_db_states``)
+-> connect -> choose a pg_dump at least as new as the server ->
 resolve the tables asked for (a missing one fails here) -> open a REPEATABLE READ
 transaction and export its snapshot -> estimate the size and check free space
 (fail early, with the numbers) -> the command line (this is the plan; check mode
@@ -37,16 +38,15 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
     FAILED_SUFFIX,
     PARTIAL_SUFFIX,
     BackupError,
+    check_backup_dir,
     check_recovery_point_options,
-    ensure_private_dir,
     estimate_size,
     make_private,
     new_backup_id,
-    new_manifest,
+    private_dir,
     record_recovery_point,
     remove_path,
     space_verdict,
-    store,
     utcnow,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import (
@@ -63,7 +63,9 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._clients im
     run_checked,
     select_client,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._db_states import settle_on
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, OptionError, first_line
+from ansible_collections.knowledgehub.migration.plugins.module_utils._manifests import new_manifest, store
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_label, is_duration, seconds
 from ansible_collections.knowledgehub.migration.plugins.module_utils._pgargs import (
@@ -97,13 +99,14 @@ def lock_wait(value: Any) -> str:
 class BackupRun(Job):
     """One logical backup (pg_dump) of the database the connection options name."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], check_mode: bool = False) -> None:
         self.p = params
+        self.check_mode = check_mode
         self.target = Target.from_params(params)
         self.fmt: str = params["format"]
         self.scope: str = params["scope"]
         self.label: str = params.get("label") or self.target.dbname
-        self.backup_dir: str = os.path.abspath(params["backup_dir"])
+        self.backup_dir: str = os.path.abspath(params["backup_dir"])  # checked by the plan (check_backup_dir)
         self.result: dict[str, Any] = {"changed": False, "kind": "dump", "format": self.fmt, "scope": self.scope,
                                        "label": self.label, "warnings": []}
         self.stack = ExitStack()
@@ -116,6 +119,7 @@ class BackupRun(Job):
     def _validate(self) -> int:
         check_recovery_point_options(self.p)
         check_label(self.label)
+        check_backup_dir(self.backup_dir)
         self.s["lock_wait"] = lock_wait(self.p["lock_wait_timeout"])
         jobs = self.p.get("jobs")
         if jobs is not None and jobs < 1:
@@ -132,6 +136,8 @@ class BackupRun(Job):
     def plan(self) -> dict[str, Any]:
         jobs = self._validate()
         self.started = time.monotonic()
+        # The one write before the plan: undo what an interrupted run left (the database may refuse connections).
+        settle_on(self.target, self.p.get("maintenance_db"), self.check_mode, self.result)
         conn = self.target.connect("pg_backup", autocommit=True)
         self.stack.callback(conn.close)
         env = self.stack.enter_context(self.target.client_env())
@@ -147,7 +153,7 @@ class BackupRun(Job):
         self.result.update(client={"runner": client.executor.name, "bin_dir": client.bin_dir, **client.versions},
                            server_version=server_version_text(server_num), compression=compression, jobs=jobs)
         cur = conn.cursor()
-        named = resolve_tables(cur, self.p["tables"]) if self.p.get("tables") else []
+        named = resolve_tables(cur, self.p["tables"], "back up", "Nothing was written.") if self.p.get("tables") else []
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         self.stack.callback(self._rollback, cur)
         cur.execute("SELECT pg_export_snapshot()")
@@ -201,7 +207,7 @@ class BackupRun(Job):
 
     def apply(self, plan: dict[str, Any]) -> dict[str, Any]:
         now = utcnow()
-        ensure_private_dir(self.backup_dir)
+        private_dir(self.backup_dir, self.result)
         backup_id = new_backup_id(self.backup_dir, self.label, now)
         final = os.path.join(self.backup_dir, backup_id + EXTENSIONS[self.fmt])
         partial = final + PARTIAL_SUFFIX
@@ -233,18 +239,19 @@ class BackupRun(Job):
     def _verify_archive(self, partial: str) -> tuple[list[Any], list[tuple[str, str, str]], dict[str, Any]]:
         """The archive's entries against the catalog, its checksum; made private. Raises BackupError."""
         client, env, secret = self.s["client"], self.s["env"], self.target.password
+        operation = "verify the backup of %s" % self.s["database"]["name"]
         plain_scan = scan_plain(partial) if self.fmt == "plain" else None
         if plain_scan is not None and not plain_scan["complete"]:
-            raise BackupError("The plain dump %s does not end with pg_dump's completion line: it is truncated."
-                              % partial)
-        entries, has = archive_entries(client, env, self.fmt, partial, plain_scan, secret)
+            raise BackupError("Cannot %s: the plain dump %s does not end with pg_dump's completion line: it is "
+                              "truncated." % (operation, partial))
+        entries, has = archive_entries(client, env, self.fmt, partial, plain_scan, secret, operation)
         expected = expected_entries(self.scope, self.s["tables"])
-        verify_entries(has, expected, partial)
+        verify_entries(has, expected, partial, operation)
         if self.fmt == "directory":
-            verify_directory_files(entries, partial)
+            verify_directory_files(entries, partial, operation)
         if self.p["verify"] == "full" and self.fmt != "plain":
             run_checked(client, read_all_argv(client, partial), env,
-                        "pg_restore reading every entry of %s" % partial, secret)
+                        "Cannot %s: pg_restore reading every entry of %s" % (operation, partial), secret)
         make_private(partial)
         if plain_scan is not None:
             return entries, expected, {"sha256": plain_scan["sha256"], "size_bytes": plain_scan["size_bytes"]}
@@ -310,7 +317,8 @@ class BackupRun(Job):
             options={"compression": s["compression"], "jobs": s["jobs"],
                      "lock_wait_timeout": self.p["lock_wait_timeout"], "cmd": cmd},
             durations_ms=durations)
-        path, removed = store(self.backup_dir, manifest, self.p.get("keep_last") or 0)
+        path, removed = store(self.backup_dir, manifest, self.p.get("keep_last") or 0,
+                              warnings=self.result["warnings"])
         self.result.update(
             changed=True, backup_id=backup_id, path=final, manifest=path, manifest_data=manifest,
             size_bytes=digest["size_bytes"], sha256=digest["sha256"], row_counts=counts, removed=removed, cmd=cmd,

@@ -36,12 +36,11 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._archive im
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import (
     PARTIAL_SUFFIX,
     BackupError,
-    ensure_private_dir,
+    check_backup_dir,
     new_backup_id,
-    new_manifest,
+    private_dir,
     remove_path,
     space_verdict,
-    store,
     utcnow,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import (
@@ -50,6 +49,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._compose im
     volume_mount,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import first_line
+from ansible_collections.knowledgehub.migration.plugins.module_utils._manifests import new_manifest, store
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_label
 
@@ -234,12 +234,13 @@ class FilesBackup(Job):
         manifest = new_manifest(backup_id, self.label, self.kind, "tar.gz" if self.compress else "tar", created,
                                 self.p, archive={"name": os.path.basename(final), "type": "file", "sha256": sha256,
                                                  "size_bytes": size}, **facts)
-        path, removed = store(self.backup_dir, manifest, self.p.get("keep_last") or 0)
+        path, removed = store(self.backup_dir, manifest, self.p.get("keep_last") or 0, warnings=self.result["warnings"])
         self.result.update(changed=True, backup_id=backup_id, path=final, manifest=path, sha256=sha256,
                            size_bytes=size, removed=removed)
 
     def plan(self) -> dict[str, Any]:
         check_label(self.label)
+        check_backup_dir(self.backup_dir)
         if self.kind == "config":
             self._plan_config()
         else:
@@ -247,7 +248,7 @@ class FilesBackup(Job):
         return dict(self.result)
 
     def apply(self, plan: dict[str, Any]) -> dict[str, Any]:
-        ensure_private_dir(self.backup_dir)
+        private_dir(self.backup_dir, self.result)
         created = utcnow().isoformat()
         if self.kind == "config":
             self._config(created)

@@ -1,17 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Restore a verified backup: a whole database (swapped in, in a new database, or in place),
-or a clone recovery point swapped back. Chosen tables are restored by ``_restore_tables``.
+"""What every restore does before its mode's work: the backup found and checked, proven to be the target's.
+The modes: ``_restore_database`` (swap, new_database, in_place, a clone recovery point swapped back) and
+``_restore_tables`` (chosen tables).
 
-Order of a restore: find the backup (its manifest) -> the archive must match its
-manifest (sha256 and size) -> the backup must suit the mode -> connect, choose the
-client programs -> the archive's table of contents must hold every table entry the
-manifest lists -> what would be restored where, and the command line (this is the
-plan; check mode ends here) -> restore -> the exact row counts must match the
-manifest's -> ANALYZE -> in ``swap`` mode, only now, the live database is replaced
-by renames. A clone recovery point skips the archive: its rows are checked in the
-copy, which is then swapped in and its manifest marked as consumed.
+Order of a restore: find the backup (its manifest, checked for the fields its kind
+needs; dumps and clones only) -> settle what an interrupted run left on the server
+(``_db_states``) -> the backup must be of the target: the database's name, and the
+identity of its migration history (the ledger's first run) when both sides have a
+ledger, unless ``allow_other_database`` (recorded, warned) -> the archive, a plain
+name inside the backup directory, must match its manifest (sha256 and size) -> the
+backup must suit the mode -> connect, choose the client programs -> the archive's
+table of contents must hold every table entry the manifest lists -> what would be
+restored where, and the command line (this is the plan; check mode ends here) ->
+the mode's restore, checked against the manifest's row counts.
 """
 
 from __future__ import annotations
@@ -25,14 +28,8 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._archive im
     check_archive,
     verify_entries,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import (
-    BackupError,
-    archive_path,
-    find_backup,
-    utcnow,
-    write_json_atomic,
-)
-from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import count_rows
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import BackupError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import count_rows, ledger_state
 from ansible_collections.knowledgehub.migration.plugins.module_utils._clients import (
     Client,
     client_target,
@@ -42,23 +39,15 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._clients im
     run_checked,
     select_client,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._databases import (
-    DatabaseError,
-    create_sql,
-    database,
-    drop_database,
-    free_name,
-    require_rights,
-    sessions,
-    set_allow_connections,
-    swap_in,
-    timestamp_name,
+from ansible_collections.knowledgehub.migration.plugins.module_utils._db_states import (
+    Journal,
+    settle_into,
+    settle_on,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
+from ansible_collections.knowledgehub.migration.plugins.module_utils._manifests import RESTORABLE, archive_path, find_backup
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_duration
-from ansible_collections.knowledgehub.migration.plugins.module_utils._pgargs import psql_argv, restore_argv
-from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import ConnectionFailure, Target
 
 MODES = ("swap", "new_database", "in_place", "tables")
 DEFAULT_SETTINGS = {"maintenance_work_mem": "512MB", "synchronous_commit": "off"}
@@ -80,12 +69,29 @@ def compare_counts(expected: dict[str, int], actual: dict[str, Any]) -> list[str
             for k, v in sorted(expected.items()) if actual.get(k) != v]
 
 
+def _backup_identity(manifest: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The identity of the backup's migration history, or why there is none to compare."""
+    ledger = manifest.get("ledger") or {}
+    if "identity" not in ledger:
+        return None, "the backup's manifest does not record its ledger's identity (written before pg_backup did)"
+    if not ledger.get("exists"):
+        return None, "the backup predates the ledger (it holds no %s)" % ledger.get("table")
+    if not ledger["identity"]:
+        return None, "the backup's ledger %s is empty or not this tool's" % ledger.get("table")
+    return ledger["identity"], None
+
+
+def _history(identity: dict[str, Any]) -> str:
+    return "%s (started %s)" % (identity.get("run_id"), identity.get("started_at"))
+
+
 class Restore(Job):
     """What every restore does before its mode's work: find the backup and check it, connect, choose the client,
     check the archive's entries. ``plan_mode`` and ``apply_mode`` are the mode's."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], check_mode: bool = False) -> None:
         self.p = params
+        self.check_mode = check_mode
         self.target = Target.from_params(params)
         self.mode: str = params["mode"]
         self.live: str = self.target.dbname
@@ -94,6 +100,7 @@ class Restore(Job):
         self.manifest: dict[str, Any] = {}
         self.stack = ExitStack()
         self.cur: Any = None  # on the maintenance database (or the live one, for in_place and tables)
+        self.journal: Journal | None = None  # swap, new_database, clone: the states this run puts databases in
         self.client: Client | None = None
         self.env: dict[str, str] = {}
         self.client_side = self.target  # the target as the client programs reach it
@@ -107,6 +114,11 @@ class Restore(Job):
         conn = self.target.on(dbname).connect(purpose, autocommit=True)
         self.stack.callback(conn.close)
         return conn
+
+    @property
+    def operation(self) -> str:
+        """What failures say this run was doing."""
+        return "restore backup %s" % self.manifest.get("backup_id")
 
     def dsn(self, dbname: str) -> str:
         return self.client_side.on(dbname).conninfo(application=APPLICATION)
@@ -123,18 +135,33 @@ class Restore(Job):
         if self.mode not in MODES:
             raise BackupError("mode=%r is not one of %s." % (self.mode, ", ".join(MODES)))
         kind = self.p.get("kind")
-        self.manifest_file, self.manifest = find_backup(self.p.get("manifest"), self.p.get("backup_dir"),
-                                                        self.p.get("label") or self.live,
-                                                        kind if kind in ("dump", "clone") else None)
+        try:
+            self.manifest_file, self.manifest = find_backup(
+                self.p.get("manifest"), self.p.get("backup_dir"), self.p.get("label") or self.live,
+                kind if kind in RESTORABLE else None, self.result["warnings"])
+        except BackupError as exc:
+            raise BackupError("Cannot restore: %s Nothing was changed." % exc.message, exc.details) from None
         self.result.update(backup_id=self.manifest["backup_id"], manifest=self.manifest_file,
                            kind=self.manifest["kind"], format=self.manifest["format"])
-        if self.manifest["kind"] == "clone":
-            if self.mode != "swap":
-                raise BackupError("Backup %s is a clone recovery point: it restores by mode=swap only."
-                                  % self.manifest["backup_id"])
+        clone = self.manifest["kind"] == "clone"
+        if clone and self.mode != "swap":
+            raise BackupError("Backup %s is a clone recovery point: it restores by mode=swap only."
+                              % self.manifest["backup_id"])
+        maintenance_db = self.p.get("maintenance_db") or "postgres"
+        if clone or self.mode in ("swap", "new_database"):
+            self.cur = self.connect(maintenance_db, "pg_restore").cursor()
+            settle_into(self.result, self.cur, self.check_mode)  # the one write before the plan: a crash's leftovers
+            self.journal = Journal(self.cur, "pg_restore mode=%s into %s" % (self.mode, self.live))
+        else:
+            settle_on(self.target, maintenance_db, self.check_mode, self.result)
+        self._check_identity()
+        if clone:
             return self.plan_clone_swap()
         started = time.monotonic()
-        self.path = archive_path(self.manifest_file, self.manifest)
+        try:
+            self.path = archive_path(self.manifest_file, self.manifest)
+        except BackupError as exc:
+            raise BackupError("Cannot restore: %s Nothing was changed." % exc.message) from None
         digest, scan = check_archive(self.path, self.manifest)
         self.result["integrity"] = {"sha256": digest["sha256"], "size_bytes": digest["size_bytes"],
                                     "ms": int((time.monotonic() - started) * 1000)}
@@ -143,13 +170,63 @@ class Restore(Job):
                         else DEFAULT_SETTINGS)
         if self.mode in ("in_place", "tables") and self.p.get("lock_timeout"):
             settings.setdefault("lock_timeout", check_duration("lock_timeout", self.p["lock_timeout"]))
-        where = (self.p.get("maintenance_db") or "postgres") if self.mode in ("swap", "new_database") else self.live
-        conn = self.connect(where, "pg_restore")
+        if self.cur is None:
+            self.cur = self.connect(self.live, "pg_restore").cursor()
         self.env = self.stack.enter_context(self.target.client_env(settings))
-        self.cur = conn.cursor()
         self.result["session_settings"] = settings
-        entries = self._client_and_entries(conn, scan)
+        entries = self._client_and_entries(self.cur.connection, scan)
         return self.plan_mode(entries)
+
+    def _check_identity(self) -> None:
+        """The backup must be of the target: its database's name, and its migration history's identity when both
+        sides have a ledger. A mismatch is refused before anything is written, unless allow_other_database."""
+        backup_id, backup_db = self.manifest["backup_id"], self.manifest["database"]["name"]
+        theirs, why_not = _backup_identity(self.manifest)
+        ours, live_why_not = self._live_identity()
+        identity = {"backup_database": backup_db, "database": self.live, "names_match": backup_db == self.live,
+                    "backup_ledger": theirs, "database_ledger": ours, "ledger_checked": False,
+                    "ledger_matches": None, "not_checked": None, "override": False}
+        problems = []
+        if not identity["names_match"]:
+            problems.append("backup %s is of database %s, not of %s" % (backup_id, backup_db, self.live))
+        if why_not or live_why_not:
+            identity["not_checked"] = "%s: the database's name decides" % (why_not or live_why_not)
+        else:
+            identity.update(ledger_checked=True, ledger_matches=theirs == ours)
+            if theirs != ours:
+                problems.append("backup %s of database %s has another migration history than %s: its ledger's first "
+                                "run is %s, the database's is %s" % (backup_id, backup_db, self.live,
+                                                                     _history(theirs), _history(ours)))
+        self.result["identity"] = identity
+        if not problems:
+            return
+        if not self.p.get("allow_other_database"):
+            raise BackupError("Cannot restore: %s. Restoring it would put another database's data in place of %s. "
+                              "Nothing was written. If that is what you mean (a copy of production for staging, "
+                              "say), set allow_other_database=true." % ("; ".join(problems), self.live),
+                              {"identity": identity})
+        identity["override"] = True
+        self.result["warnings"].append("allow_other_database=true: %s; restored into %s as asked."
+                                       % ("; ".join(problems), self.live))
+
+    def _live_identity(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The identity of the target's migration history (ledger_schema.ledger_table), or why there is none."""
+        schema, name = self.p.get("ledger_schema") or "public", self.p.get("ledger_table") or "migration_log"
+        table = "%s.%s" % (schema, name)
+        try:
+            conn = self.target.on(self.live).connect("pg_restore identity", autocommit=True)
+        except ConnectionFailure as exc:
+            return None, "the ledger of %s cannot be read (%s)" % (self.live, exc.message)
+        try:
+            with conn.cursor() as cur:
+                state = ledger_state(cur, schema, name)
+        finally:
+            conn.close()
+        if not state["exists"]:
+            return None, "database %s has no ledger (%s)" % (self.live, table)
+        if not state["identity"]:
+            return None, "the ledger %s of %s is empty or not this tool's" % (table, self.live)
+        return state["identity"], None
 
     def _check_backup_suits_mode(self) -> None:
         """The backup must hold what the mode restores."""
@@ -191,9 +268,9 @@ class Restore(Job):
         self.result["client"] = {"runner": client.executor.name, "bin_dir": client.bin_dir, **client.versions}
         toc_started = time.monotonic()
         entries, has = archive_entries(client, self.env, self.manifest["format"], self.path, scan,
-                                       self.target.password)
+                                       self.target.password, self.operation)
         expected = [tuple(e) for e in (self.manifest.get("verification") or {}).get("entries") or []]
-        verify_entries(has, expected, self.path)  # type: ignore[arg-type]
+        verify_entries(has, expected, self.path, self.operation)  # type: ignore[arg-type]
         self.result["integrity"]["toc_ms"] = int((time.monotonic() - toc_started) * 1000)
         self.result["integrity"]["entries_checked"] = len(expected)
         return entries
@@ -243,153 +320,3 @@ class Restore(Job):
 
     def apply_mode(self) -> None:
         raise NotImplementedError
-
-
-class DatabaseRestore(Restore):
-    """mode swap, new_database or in_place: the whole database; or a clone recovery point swapped back."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
-        self.into = ""  # the database restored into (or the recovery point swapped in)
-        self.keep_as = ""  # the name the replaced database keeps (swap)
-        self.single = False
-        self.argv: list[str] = []
-
-    def plan_mode(self, entries: list[Any]) -> dict[str, Any]:
-        cur, now, single = self.cur, utcnow(), self.p.get("single_transaction")
-        self.single = single = (single is None or bool(single)) if self.mode == "in_place" else bool(single)
-        if self.mode == "in_place":
-            self.into = self.live
-        elif self.mode == "swap":
-            self.into = free_name(cur, timestamp_name(self.live, "restore", now))
-            self.keep_as = free_name(cur, timestamp_name(self.live, "pre_restore", now))
-            require_rights(cur, "restore %s by swapping in a new database" % self.live, [self.live])
-        else:
-            self.into = self.p.get("target_db") or timestamp_name(self.live, "restore", now)
-            if database(cur, self.into) is not None:
-                raise BackupError("target_db %s already exists; mode=new_database restores into a new database only."
-                                  % self.into)
-            require_rights(cur, "create database %s" % self.into, [])
-        jobs = self.jobs(single)
-        if self.manifest["format"] == "plain":
-            self.argv = psql_argv(self.client, self.dsn(self.into), [self.path])
-        else:
-            self.argv = restore_argv(self.client, self.dsn(self.into), self.path, jobs=jobs,
-                                     clean=self.mode == "in_place", single_transaction=single,
-                                     no_owner=self.p.get("no_owner", False))
-        self.result.update(restored_database=self.into, cmd=self.client.executor.describe(self.argv), jobs=jobs)
-        if self.mode == "in_place":
-            self.result["single_transaction"] = single
-            return dict(self.result, changed=True, would_restore=dict(
-                into=self.live, clean=True, cmd=self.result["cmd"], jobs=jobs, single_transaction=single))
-        if self.mode == "swap":
-            self.result["previous_database"] = None if self.p.get("drop_previous") else self.keep_as
-        return dict(self.result, changed=True, would_restore=dict(
-            into=self.into, then_swap_into=self.live if self.mode == "swap" else None,
-            keep_previous_as=self.keep_as or None, drop_previous=bool(self.p.get("drop_previous")),
-            cmd=self.result["cmd"], jobs=jobs, rows_expected=self.manifest.get("row_counts")))
-
-    def apply_mode(self) -> None:
-        if self.manifest["kind"] == "clone":
-            self._swap_clone_in()
-        elif self.mode == "in_place":
-            self._in_place()
-        else:
-            self._new_database()
-
-    def _in_place(self) -> None:
-        started = time.monotonic()
-        try:
-            self.restore_with(self.argv, "Restoring %s in place into %s" % (self.manifest["backup_id"], self.live))
-        except Failure as exc:
-            state = ("It ran in one transaction, so %s is unchanged." % self.live if self.single else
-                     "It did not run in one transaction: %s may be partly restored; restore again or from "
-                     "another backup." % self.live)
-            raise BackupError("%s %s" % (exc.message, state), exc.details) from None
-        self._verify_and_analyze(self.live, started)
-
-    def _new_database(self) -> None:
-        cur, target = self.cur, self.into
-        cur.execute(create_sql(target, self.manifest.get("database") or {}))
-        try:
-            restore_started = time.monotonic()
-            self.restore_with(self.argv, "Restoring %s into %s" % (self.manifest["backup_id"], target))
-            self._verify_and_analyze(target, restore_started)
-        except Failure as exc:
-            if self.p.get("keep_failed"):
-                self.result["failed_database"] = target
-                note = "The failed restore is kept as database %s for inspection; %s is untouched." % (target, self.live)
-            else:
-                drop_database(cur, target)
-                note = "The new database %s was dropped; %s is untouched." % (target, self.live)
-            raise BackupError("%s %s" % (exc.message, note), exc.details) from None
-        except BaseException:
-            drop_database(cur, target)
-            raise
-        if self.mode == "swap":
-            try:
-                outcome = swap_in(cur, self.live, target, self.keep_as, float(self.p["drain_timeout"]),
-                                  self.p["terminate_connections"], bool(self.p.get("drop_previous")))
-            except DatabaseError as exc:
-                raise BackupError("%s The restored database is ready as %s; %s is unchanged."
-                                  % (exc.message, target, self.live), exc.details) from None
-            self.result.update(downtime_ms=outcome["downtime_ms"], previous_database=outcome["previous"],
-                               terminated_sessions=outcome["terminated"])
-            self.result["warnings"].extend(outcome["warnings"])
-
-    def _verify_and_analyze(self, dbname: str, restore_started: float) -> None:
-        conn = self.target.on(dbname).connect("pg_restore check", autocommit=True)
-        try:
-            with conn.cursor() as cur:
-                self.verify_counts(cur, dbname)
-                if self.p.get("analyze", True):
-                    analyze_started = time.monotonic()
-                    cur.execute("ANALYZE")
-                    self.result["analyze_ms"] = int((time.monotonic() - analyze_started) * 1000)
-        finally:
-            conn.close()
-        self.result["restore_total_ms"] = int((time.monotonic() - restore_started) * 1000)
-
-    # -- clone recovery point -----------------------------------------------------------------
-
-    def plan_clone_swap(self) -> dict[str, Any]:
-        clone = self.manifest["clone"]
-        rp = self.into = clone["database"]
-        if clone.get("source") != self.live:
-            raise BackupError("Recovery point %s is a copy of %s, not of %s."
-                              % (self.manifest["backup_id"], clone.get("source"), self.live))
-        cur = self.cur = self.connect(self.p.get("maintenance_db") or "postgres", "pg_restore clone swap").cursor()
-        row = database(cur, rp)
-        if row is None or self.manifest["backup_id"] not in (row["comment"] or ""):
-            raise BackupError("The recovery point database %s of backup %s no longer exists (or is not that "
-                              "recovery point)." % (rp, self.manifest["backup_id"]))
-        require_rights(cur, "swap recovery point %s in" % rp, [self.live, rp])
-        self.keep_as = free_name(cur, timestamp_name(self.live, "pre_restore", utcnow()))
-        self.result.update(restored_database=rp, previous_database=None if self.p.get("drop_previous")
-                           else self.keep_as)
-        return dict(self.result, changed=True, would_restore=dict(
-            swap_in=rp, into=self.live, keep_previous_as=self.keep_as, sessions=sessions(cur, self.live),
-            rows_expected=self.manifest.get("row_counts")))
-
-    def _swap_clone_in(self) -> None:
-        cur, rp = self.cur, self.into
-        if self.p.get("verify_rows", True):
-            set_allow_connections(cur, rp, True)
-            try:
-                conn = self.target.on(rp).connect("pg_restore clone check", autocommit=True)
-                try:
-                    with conn.cursor() as ccur:
-                        self.verify_counts(ccur, rp)
-                finally:
-                    conn.close()
-            except BaseException:
-                set_allow_connections(cur, rp, False)
-                raise
-        outcome = swap_in(cur, self.live, rp, self.keep_as, float(self.p["drain_timeout"]),
-                          self.p["terminate_connections"], bool(self.p.get("drop_previous")))
-        self.manifest.update(consumed_at=utcnow().isoformat(), consumed_into=self.live,
-                             previous_database=outcome["previous"])
-        write_json_atomic(self.manifest_file, self.manifest)
-        self.result.update(downtime_ms=outcome["downtime_ms"], previous_database=outcome["previous"],
-                           terminated_sessions=outcome["terminated"])
-        self.result["warnings"].extend(outcome["warnings"])

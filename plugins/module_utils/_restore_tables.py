@@ -22,7 +22,6 @@ from typing import Any
 from ansible_collections.knowledgehub.migration.plugins.module_utils._archive import toc_has
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import BackupError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import (
-    CatalogError,
     TableInfo,
     count_rows,
     resolve_tables,
@@ -41,8 +40,8 @@ def table_ident(table: tuple[str, str]) -> Any:
 class TablesRestore(Restore):
     """mode=tables: the rows of chosen tables, in one transaction, checked before the commit."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        super().__init__(params)
+    def __init__(self, params: dict[str, Any], check_mode: bool = False) -> None:
+        super().__init__(params, check_mode)
         self.tables_cur: Any = None  # on the live database
         self.ordered: list[tuple[str, str]] = []
         self.selected: list[Any] = []
@@ -52,15 +51,12 @@ class TablesRestore(Restore):
         available = data_tables(self.manifest)
         wanted = self.p.get("tables") or ["%s.%s" % t for t in available]
         cur = self.tables_cur = self.connect(self.live, "pg_restore tables").cursor()
-        try:
-            targets = resolve_tables(cur, wanted)
-        except CatalogError as exc:
-            raise BackupError("%s (in the database restored into, %s)" % (exc.message, self.live),
-                              exc.details) from None
+        targets = resolve_tables(cur, wanted, "restore", "Nothing was changed.")
         absent = ["%s.%s" % t.key for t in targets if t.key not in available]
         if absent:
-            raise BackupError("Backup %s holds no rows of %s (it has: %s)." % (
-                self.manifest["backup_id"], ", ".join(absent), ", ".join("%s.%s" % t for t in available)))
+            raise BackupError("Cannot restore %s: backup %s holds no rows of them (it has: %s). Nothing was changed."
+                              % (", ".join(absent), self.manifest["backup_id"],
+                                 ", ".join("%s.%s" % t for t in available)))
         if self.truncate:
             self._check_referencing(cur, targets)
         self.ordered = ordered = self._fk_order(cur, targets)
@@ -79,9 +75,10 @@ class TablesRestore(Restore):
     def apply_mode(self) -> None:
         cur, ordered = self.tables_cur, self.ordered
         self._load_tables(cur)
-        self.verify_counts(cur, self.live, ordered if self.truncate else [])
-        if not self.truncate:
-            self.result["row_counts"] = count_rows(cur, ordered)
+        if self.truncate:
+            self.verify_counts(cur, self.live, ordered)
+        else:  # the rows were added to those there: nothing to compare with the manifest
+            self.result.update(row_counts=count_rows(cur, ordered), row_counts_checked=False)
         if self.p.get("analyze", True):
             cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.SQL(", ").join(table_ident(t) for t in ordered)))
 

@@ -16,7 +16,7 @@ description:
   - Each archive is a tar file (gzip level 1 by default) with a JSON manifest beside it, under the same rules as
     M(knowledgehub.migration.pg_backup). It is written as C(.partial) and verified, then made 0600 and renamed. Only
     then is the manifest written. O(keep_last) retention counts verified archives only, per O(label) and kind
-    (C(config) or C(volume)).
+    (C(config) or C(volume)), never a database backup that shares the label.
   - For O(paths), every file is hashed while it is archived. The archive is then read back and each file's sha256
     compared, so the archive holds exactly the bytes that were read. The manifest lists each file with its sha256
     and size, never its content.
@@ -40,11 +40,6 @@ requirements:
   - For O(volume), the docker CLI with the compose v2 plugin (C(docker compose)), or another command given in
     O(compose_command), on the managed host.
 options:
-  backup_dir:
-    description:
-      - Directory on the managed host for the archives and their manifests. Created mode 0700 when missing.
-    type: path
-    required: true
   label:
     description:
       - Names the archives (C(<label>-config_<UTC time>.tar.gz), C(<label>-volume_...)) and groups them for retention.
@@ -229,10 +224,15 @@ free_space:
   returned: always
   type: dict
 removed:
-  description: Archives removed by retention.
+  description: Archives removed by retention. A manifest that names a file outside O(backup_dir), or lacks what its
+    kind needs, is never acted on; it is left alone and named in a warning.
   returned: success, not in check mode
   type: list
   elements: str
+backup_dir_mode:
+  description: The path, old and new mode of O(backup_dir) when it was wider than 0700 and was tightened.
+  returned: when the mode was changed
+  type: dict
 '''
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import compose_argument_spec

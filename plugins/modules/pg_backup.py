@@ -24,8 +24,9 @@ description:
     a C(TRUNCATE), which is not MVCC-safe, from emptying a table between the dump and its count.
   - Free space is checked before dumping. The archive size is estimated from the size of the table data in scope and
     the compression. When the space is short, the module fails at once with the numbers.
-  - Files are created mode 0600 and directories 0700. The password reaches pg_dump through a temporary passfile,
-    never on its command line. It is never written to the manifest or returned.
+  - Files are created mode 0600 and directories 0700. The password reaches pg_dump in its environment (C(PGPASSWORD)),
+    never on its command line and never in a file, and pg_dump is killed if the module dies. It is never written to
+    the manifest or returned.
   - A backup that fails (pg_dump error, disk full, verification) is removed, or renamed C(.failed) with
     O(keep_failed). It never gets a manifest, and O(keep_last) retention never counts it.
   - With O(format=clone), makes a recovery point instead, C(CREATE DATABASE <db>_rp_<timestamp> TEMPLATE <db>). The
@@ -36,11 +37,18 @@ description:
     and ownership of the database.
   - The returned O(label)-scoped C(backup_id) identifies the backup. Record it in the migration ledger against the
     run that it precedes.
+  - Every state the module puts a database in (refusing connections while a clone drains its sessions, a copy
+    being made) is journaled in the database's comment in the same transaction, and undone or finished by the
+    next run of this module or of M(knowledgehub.migration.pg_restore) on the server if this one is killed. See
+    RV(settled).
+  - The manifest records the ledger's identity, the run id and start of its first row, which
+    M(knowledgehub.migration.pg_restore) compares before it restores.
 author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
   - knowledgehub.migration.backup
+  - knowledgehub.migration.backup.ledger
   - knowledgehub.migration.compose
   - knowledgehub.migration.compose.runner
 attributes:
@@ -49,12 +57,6 @@ attributes:
     description: Reports what would be dumped (tables, command line), the estimated size and the free-space verdict,
       and for a clone the sessions connected, without writing anything.
 options:
-  backup_dir:
-    description:
-      - Directory on the managed host for the archives and their manifests. Created mode 0700 when missing, and set to
-        0700 when it exists.
-    type: path
-    required: true
   label:
     description:
       - Name prefix of the backups, and the group O(keep_last) counts in. Defaults to O(login_db).
@@ -131,16 +133,6 @@ options:
       - By default the oldest client found in C(/usr/lib/postgresql/*/bin), C(/usr/pgsql-*/bin) or on the PATH whose
         major version is at least the server's. Older ones are refused, naming both versions.
     type: path
-  ledger_table:
-    description:
-      - The migration ledger table whose last applied version is recorded in the manifest.
-    type: str
-    default: migration_log
-  ledger_schema:
-    description:
-      - Schema of O(ledger_table).
-    type: str
-    default: public
   run_id:
     description:
       - Identifier of the migration run this backup belongs to, recorded in the manifest.
@@ -168,6 +160,8 @@ options:
   maintenance_db:
     description:
       - Database to connect to for O(format=clone). It must not be O(login_db).
+      - Every run also looks there for the states that an interrupted run of this module or of
+        M(knowledgehub.migration.pg_restore) left databases in, and settles them (see RV(settled)).
     type: str
     default: postgres
   drain_timeout:
@@ -308,7 +302,8 @@ row_counts:
   type: dict
   sample: {"public.chunks": 100000, "public.documents": 5000}
 ledger_version:
-  description: The migration ledger's last applied version in the backup, or None without a ledger.
+  description: The migration ledger's last applied version in the backup (versions ordered by their number, as
+    the runner orders them, so C(6) comes after C(005)), or None without a ledger.
   returned: success, not in check mode
   type: str
   sample: "003"
@@ -400,6 +395,33 @@ failed_path:
   description: Where a failed archive was kept (O(keep_failed)).
   returned: failure with keep_failed
   type: str
+backup_dir_mode:
+  description: When the mode of an existing O(backup_dir) was wider than 0700 and was tightened, its path and the
+    old and new modes (also said in a warning).
+  returned: when the mode was changed
+  type: dict
+  sample: {"path": "/var/backups/knowledgehub", "old": "0755", "new": "0700"}
+settled:
+  description: What interrupted runs of pg_backup or pg_restore had left on the server, now undone or finished, per
+    database, with the actions taken (each also said in a warning). A database that refused connections accepts
+    them again, with its comment back; a copy that was never finished is dropped.
+  returned: always, except in check mode
+  type: list
+  elements: dict
+  sample: [{"database": "knowledgehub", "left_by": "pg_backup format=clone of knowledgehub",
+            "since": "2026-11-24T21:33:00+00:00", "actions": ["ALLOW_CONNECTIONS true again, its comment put back"]}]
+would_settle:
+  description: In check mode, what RV(settled) would hold.
+  returned: check mode
+  type: list
+  elements: dict
+not_settled:
+  description: Journaled states left as they are, with the reason. A run still in progress, a failed restore kept
+    with O(knowledgehub.migration.pg_restore#module:keep_failed) (listed every run, never dropped), or a state that
+    could not be undone.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._clone import RecoveryPoint
@@ -434,7 +456,7 @@ def main():
         clone_strategy=dict(type="str", default="file_copy", choices=["file_copy", "wal_log"]),
     )
     module = new_module(argument_spec)
-    job = RecoveryPoint(module.params) if module.params["format"] == "clone" else BackupRun(module.params)
+    job = (RecoveryPoint if module.params["format"] == "clone" else BackupRun)(module.params, module.check_mode)
     execute(module, job, what="the backup of %s" % job.target.dbname)
 
 

@@ -13,13 +13,27 @@ version_added: 1.0.0
 description:
   - Restores a backup made by M(knowledgehub.migration.pg_backup), named by its O(manifest), or the newest verified
     one of a O(label) in O(backup_dir).
+  - Before anything is written, the backup must be of the database restored. Its database's name must be
+    O(login_db), and when both the backup and O(login_db) have a migration ledger (O(ledger_table)), the identity of
+    their migration histories must match. That identity is the run id and start of the ledger's first row. Otherwise
+    the module refuses, naming both, unless O(allow_other_database). Without a ledger on one side, or with a manifest
+    written before pg_backup recorded the identity, the name decides, and RV(identity) says why the identity was not
+    checked.
   - Before anything is written, the archive must match its manifest (sha256 and size), so a truncated or altered
-    archive is refused, and its table of contents must hold every table entry the manifest lists.
+    archive is refused, and its table of contents must hold every table entry the manifest lists. Only dump and
+    clone manifests are considered, each checked for the fields its kind needs. An archive name that is not a plain
+    file name in the manifest's directory, or a link leading out of it, is refused and never followed.
   - O(mode=swap) (default) restores into a new database C(<db>_restore_<timestamp>), checks that every table holds
     exactly the manifest's row count (and runs ANALYZE with O(analyze)), and only then swaps it in by renaming.
     The sessions on the old database are ended (O(terminate_connections)) and it is kept as
     C(<db>_pre_restore_<timestamp>) unless O(drop_previous). Its database-level privileges, settings, owner and
-    comment pass to the new one.
+    comment pass to the new one. Both renames run in one transaction, so no crash leaves O(login_db) without a
+    database.
+  - Every state the module puts a database in (refusing connections while its sessions drain, a new database being
+    restored into, a recovery point opened for its row counts) is journaled in that database's comment in the same
+    transaction. If the module is killed, the next run of this module or of M(knowledgehub.migration.pg_backup) on
+    the server undoes it (see RV(settled)). A new database left by a killed or failed restore is dropped, unless
+    it was kept with O(keep_failed); kept ones are listed at every run and never dropped.
   - O(mode=new_database) restores into O(target_db) (a new database) and checks it, without any swap.
   - O(mode=in_place) restores into O(login_db) itself with C(pg_restore --clean --if-exists), in one transaction
     by default.
@@ -35,6 +49,7 @@ author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
+  - knowledgehub.migration.backup.ledger
   - knowledgehub.migration.compose
   - knowledgehub.migration.compose.runner
 attributes:
@@ -64,7 +79,8 @@ options:
     type: str
   kind:
     description:
-      - With O(backup_dir), consider only dumps (V(dump)) or only clone recovery points (V(clone)).
+      - With O(backup_dir), consider only dumps (V(dump)) or only clone recovery points (V(clone)). V(any) is either;
+        the configuration and volume archives of M(knowledgehub.migration.compose_backup) are never considered.
     type: str
     choices: [ any, dump, clone ]
     default: any
@@ -132,6 +148,7 @@ options:
   maintenance_db:
     description:
       - Database to connect to for creating, renaming and dropping databases.
+      - Every run also looks there for the states that an interrupted run left databases in (RV(settled)).
     type: str
     default: postgres
   analyze:
@@ -155,7 +172,14 @@ options:
   keep_failed:
     description:
       - Keep the new database of a failed O(mode=swap) or O(mode=new_database) restore for inspection instead of
-        dropping it.
+        dropping it. Later runs list it (RV(not_settled)) and never drop it; drop it yourself when done.
+    type: bool
+    default: false
+  allow_other_database:
+    description:
+      - Restore a backup of another database (its name differs from O(login_db)), or of a database with another
+        migration history (the ledgers' first runs differ), for example a copy of production into staging.
+      - The result records its use (RV(identity)) and the module warns.
     type: bool
     default: false
   pg_bin_dir:
@@ -253,7 +277,8 @@ row_counts:
   returned: success with verify_rows
   type: dict
 row_counts_checked:
-  description: Whether the row counts were checked against the manifest.
+  description: Whether the row counts were checked against the manifest (false with O(verify_rows=false), and for
+    O(mode=tables) with O(truncate=false), whose rows are added to those already there).
   returned: success
   type: bool
 would_restore:
@@ -312,15 +337,43 @@ failed_database:
   description: With O(keep_failed), the database a failed restore was left in.
   returned: failure with keep_failed
   type: str
+identity:
+  description:
+    - How the backup was proven to be of O(login_db). C(backup_database) and C(database) are the names, and
+      C(names_match) says whether they match. C(backup_ledger) and C(database_ledger) are the ledgers' identities,
+      the run id and start of their first rows. C(ledger_checked) and C(ledger_matches) tell the comparison.
+      C(not_checked) gives why the identity was not compared, in which case the name decided. C(override) is true
+      when O(allow_other_database) let a mismatch through.
+  returned: once the backup was found
+  type: dict
+  sample: {"backup_database": "knowledgehub", "database": "knowledgehub", "names_match": true,
+           "backup_ledger": {"run_id": "2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11", "started_at": "2026-11-24T21:33:00+00:00"},
+           "database_ledger": {"run_id": "2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11",
+                               "started_at": "2026-11-24T21:33:00+00:00"},
+           "ledger_checked": true, "ledger_matches": true, "not_checked": null, "override": false}
+settled:
+  description: As RV(knowledgehub.migration.pg_backup#module:settled) says for pg_backup, what interrupted runs had
+    left on the server, undone or finished when this run started.
+  returned: always, except in check mode
+  type: list
+  elements: dict
+would_settle:
+  description: What RV(settled) would hold, in check mode.
+  returned: check mode
+  type: list
+  elements: dict
+not_settled:
+  description: As RV(knowledgehub.migration.pg_backup#module:not_settled) says for pg_backup. A new database kept
+    with O(keep_failed) is listed here by every later run.
+  returned: always
+  type: list
+  elements: dict
 '''
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import client_argument_spec
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, new_module
-from ansible_collections.knowledgehub.migration.plugins.module_utils._restore import (
-    DEFAULT_SETTINGS,
-    MODES,
-    DatabaseRestore,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._restore import DEFAULT_SETTINGS, MODES
+from ansible_collections.knowledgehub.migration.plugins.module_utils._restore_database import DatabaseRestore
 from ansible_collections.knowledgehub.migration.plugins.module_utils._restore_tables import TablesRestore
 
 
@@ -347,10 +400,13 @@ def main():
         verify_rows=dict(type="bool", default=True),
         no_owner=dict(type="bool", default=False),
         keep_failed=dict(type="bool", default=False),
+        allow_other_database=dict(type="bool", default=False),
+        ledger_table=dict(type="str", default="migration_log"),
+        ledger_schema=dict(type="str", default="public"),
     )
     module = new_module(argument_spec, required_one_of=[["manifest", "backup_dir"]],
                         mutually_exclusive=[["manifest", "backup_dir"]])
-    job = (TablesRestore if module.params["mode"] == "tables" else DatabaseRestore)(module.params)
+    job = (TablesRestore if module.params["mode"] == "tables" else DatabaseRestore)(module.params, module.check_mode)
     execute(module, job, what="the restore into %s" % job.live)
 
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup_store
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _manifests
 
 from support.backups import manifest_of, nothing_recorded
 from support.database import CRITICAL, app_connection, superuser_connection
@@ -180,13 +180,13 @@ def test_disk_full_during_the_dump_fails_and_leaves_nothing(legacy_db, small_fs)
 def test_retention_keeps_the_last_n_verified_backups(legacy_db, backup_dir):
     ids = [ok(backup(legacy_db, backup_dir, keep_last=2))["backup_id"] for number in range(3) if number >= 0]
     assert len(set(ids)) == 3
-    good = [pm[1]["backup_id"] for pm in _backup_store.good_backups(backup_dir, legacy_db.name)]
+    good = [pm[1]["backup_id"] for pm in _manifests.good_backups(backup_dir, legacy_db.name)]
     assert good == [ids[2], ids[1]]
     assert sorted(os.listdir(backup_dir)) == sorted(
         [i + ".dump" for i in ids[1:]] + [i + ".manifest.json" for i in ids[1:]])
     # a failed backup is not counted and removes nothing
     failed(backup(legacy_db, backup_dir, keep_last=1, tables=["nope"]))
-    assert [pm[1]["backup_id"] for pm in _backup_store.good_backups(backup_dir, legacy_db.name)] == [ids[2], ids[1]]
+    assert [pm[1]["backup_id"] for pm in _manifests.good_backups(backup_dir, legacy_db.name)] == [ids[2], ids[1]]
     # another label is counted apart
     other = ok(backup(legacy_db, backup_dir, keep_last=1, label="other"))
     assert other["removed"] == []

@@ -10,7 +10,7 @@ import os
 import psycopg2
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup_store
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _manifests
 
 from support.backups import manifest_of, nothing_recorded
 from support.database import app_connection, databases_like
@@ -52,7 +52,7 @@ def test_recovery_point_then_back_to_it_by_swap(legacy_db, backup_dir, createdb,
     # a recovery point is used up by the swap
     assert manifest_of(point)["consumed_at"]
     assert "was consumed" in failed(restore(legacy_db, manifest=point["manifest"]))
-    assert _backup_store.good_backups(backup_dir, "rp") == []
+    assert _manifests.good_backups(backup_dir, "rp") == []
 
 
 def test_connected_sessions_are_listed_and_ended_only_when_told(legacy_db, backup_dir, createdb, cluster):

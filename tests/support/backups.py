@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup_store
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup_store, _manifests
 
 
 def manifest_of(result: dict) -> dict:
@@ -24,7 +24,7 @@ def nothing_recorded(backup_dir: str, label: str | None = None) -> None:
     leftovers = [n for n in os.listdir(backup_dir) if not n.endswith(_backup_store.FAILED_SUFFIX)]
     assert leftovers == [], leftovers
     if label:
-        assert _backup_store.good_backups(backup_dir, label) == []
+        assert _manifests.good_backups(backup_dir, label) == []
 
 
 def backup_files(backup_dir) -> list[str]:

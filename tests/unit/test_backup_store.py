@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The backup directory without a database: size estimates and free space, manifests, backup ids, retention."""
+"""The backup directory without a database: size estimates and free space, private files, backup ids, and the
+backup directory itself (never a link, never wider than 0700 without saying so)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import stat
 
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup_store
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _backup_store, _manifests
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import OptionError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_label
 
@@ -39,11 +40,12 @@ def test_manifest_is_written_atomically_and_privately(tmp_path):
     path = str(tmp_path / "x.manifest.json")
     _backup_store.write_json_atomic(path, {"manifest_version": 1, "when": NOW})
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert _backup_store.load_manifest(path)["when"] == "2026-11-24 21:33:00+00:00"
+    with open(path, encoding="utf-8") as handle:
+        assert json.load(handle)["when"] == "2026-11-24 21:33:00+00:00"
     assert os.listdir(str(tmp_path)) == ["x.manifest.json"]
     (tmp_path / "other.manifest.json").write_text('{"something": "else"}', encoding="utf-8")
     with pytest.raises(_backup_store.BackupError, match="is not a manifest of this collection"):
-        _backup_store.load_manifest(str(tmp_path / "other.manifest.json"))
+        _manifests.load_manifest(str(tmp_path / "other.manifest.json"))
 
 
 def test_backup_ids_never_collide(tmp_path):
@@ -55,35 +57,31 @@ def test_backup_ids_never_collide(tmp_path):
         check_label("../etc")
 
 
-def make_backup(directory, label: str, minute: int, verified: bool = True, kind: str = "dump", consumed: bool = False):
-    backup_id = "%s_202611242%d00Z" % (label, minute)
-    archive = os.path.join(directory, backup_id + ".dump")
-    with open(archive, "wb") as handle:
-        handle.write(b"x")
-    manifest = {"manifest_version": 1, "backup_id": backup_id, "label": label, "kind": kind, "verified": verified,
-                "created_at": "2026-11-24T2%d:00:00+00:00" % minute, "archive": {"name": backup_id + ".dump"}}
-    if consumed:
-        manifest["consumed_at"] = "2026-11-25T00:00:00+00:00"
-    with open(_backup_store.manifest_path(directory, backup_id), "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle)
-    return backup_id
+def test_a_symlinked_backup_dir_is_refused_and_its_target_untouched(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o755)
+    real.chmod(0o755)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    for given in (str(link), str(link) + "/"):
+        with pytest.raises(_backup_store.BackupError, match="is a symbolic link .*give the real path"):
+            _backup_store.ensure_private_dir(given)
+    assert stat.S_IMODE(os.stat(real).st_mode) == 0o755
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(_backup_store.BackupError, match="is not a directory"):
+        _backup_store.check_backup_dir(str(tmp_path / "file"))
 
 
-def test_retention_counts_only_good_backups_of_the_label_and_kind(tmp_path):
-    directory = str(tmp_path)
-    ids = [make_backup(directory, "kh", m) for m in (1, 2, 3, 4)]
-    unverified = make_backup(directory, "kh", 5, verified=False)
-    other = make_backup(directory, "other", 0)
-    consumed = make_backup(directory, "kh", 0, consumed=True)
-    clone = make_backup(directory, "kh", 6, kind="clone")
-    assert [pm[1]["backup_id"] for pm in _backup_store.good_backups(directory, "kh", "dump")] == ids[::-1]
-    removed = _backup_store.apply_retention(directory, "kh", "dump", 2)
-    assert removed == [ids[1], ids[0]]
-    left = sorted(os.listdir(directory))
-    for backup_id in (ids[2], ids[3], unverified, other, consumed, clone):
-        assert backup_id + ".dump" in left and backup_id + ".manifest.json" in left
-    for backup_id in ids[:2]:
-        assert backup_id + ".dump" not in left and backup_id + ".manifest.json" not in left
-    assert _backup_store.apply_retention(directory, "kh", "dump", 0) == []
-    dropped = []
-    assert _backup_store.apply_retention(directory, "kh", "clone", 1, drop_clone=dropped.append) == []
+def test_a_wide_backup_dir_is_tightened_and_said(tmp_path):
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    wide.chmod(0o751)
+    result: dict = {}
+    _backup_store.private_dir(str(wide), result)
+    assert stat.S_IMODE(os.stat(wide).st_mode) == 0o700
+    assert result["backup_dir_mode"] == {"path": str(wide), "old": "0751", "new": "0700"}
+    assert "0751" in result["warnings"][0]
+    again: dict = {}
+    _backup_store.private_dir(str(wide), again)
+    _backup_store.private_dir(str(tmp_path / "new" / "dir"), again)
+    assert again == {} and stat.S_IMODE(os.stat(tmp_path / "new" / "dir").st_mode) == 0o700

@@ -13,7 +13,8 @@ import tarfile
 import pytest
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils import _files_backup
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import BackupError, load_manifest
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import BackupError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._manifests import load_manifest
 
 
 def run_files_backup(params, check_mode):
