@@ -47,11 +47,8 @@ description:
     takes seconds. It is then used up; the manifest records it as consumed.
 author:
   - KnowledgeHub migration maintainers (@knowledgehub)
-extends_documentation_fragment:
-  - knowledgehub.migration.postgres
-  - knowledgehub.migration.backup.ledger
-  - knowledgehub.migration.compose
-  - knowledgehub.migration.compose.runner
+extends_documentation_fragment: [knowledgehub.migration.postgres, knowledgehub.migration.compose,
+                                 knowledgehub.migration.compose.runner, knowledgehub.migration.backup.ledger]
 attributes:
   check_mode:
     support: full
@@ -337,20 +334,6 @@ failed_database:
   description: With O(keep_failed), the database a failed restore was left in.
   returned: failure with keep_failed
   type: str
-identity:
-  description:
-    - How the backup was proven to be of O(login_db). C(backup_database) and C(database) are the names, and
-      C(names_match) says whether they match. C(backup_ledger) and C(database_ledger) are the ledgers' identities,
-      the run id and start of their first rows. C(ledger_checked) and C(ledger_matches) tell the comparison.
-      C(not_checked) gives why the identity was not compared, in which case the name decided. C(override) is true
-      when O(allow_other_database) let a mismatch through.
-  returned: once the backup was found
-  type: dict
-  sample: {"backup_database": "knowledgehub", "database": "knowledgehub", "names_match": true,
-           "backup_ledger": {"run_id": "2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11", "started_at": "2026-11-24T21:33:00+00:00"},
-           "database_ledger": {"run_id": "2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11",
-                               "started_at": "2026-11-24T21:33:00+00:00"},
-           "ledger_checked": true, "ledger_matches": true, "not_checked": null, "override": false}
 settled:
   description: As RV(knowledgehub.migration.pg_backup#module:settled) says for pg_backup, what interrupted runs had
     left on the server, undone or finished when this run started.
@@ -368,6 +351,20 @@ not_settled:
   returned: always
   type: list
   elements: dict
+identity:
+  description:
+    - How the backup was proven to be of O(login_db). C(backup_database) and C(database) are the names, and
+      C(names_match) says whether they match. C(backup_ledger) and C(database_ledger) are the ledgers' identities,
+      the run id and start of their first rows. C(ledger_checked) and C(ledger_matches) tell the comparison.
+      C(not_checked) gives why the identity was not compared, in which case the name decided. C(override) is true
+      when O(allow_other_database) let a mismatch through.
+  returned: once the backup was found
+  type: dict
+  sample: {"backup_database": "knowledgehub", "database": "knowledgehub", "names_match": true,
+           "backup_ledger": {"run_id": "2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11", "started_at": "2026-11-24T21:33:00+00:00"},
+           "database_ledger": {"run_id": "2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11",
+                               "started_at": "2026-11-24T21:33:00+00:00"},
+           "ledger_checked": true, "ledger_matches": true, "not_checked": null, "override": false}
 '''
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import client_argument_spec
