@@ -23,7 +23,11 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._sqlsplit i
     split_sql,
 )
 
-FILE_PATTERN = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.sql$")
+# ASCII digits only (re.ASCII): a version is what int() of PostgreSQL's text reads the same everywhere.
+FILE_PATTERN = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.sql$", re.ASCII)
+# Revert files beside the migrations: NNN_name.down.sql, and combined rollback scripts (rollback_004_005.sql).
+REVERT_PATTERN = re.compile(r"^(?:[0-9]+_[A-Za-z0-9][A-Za-z0-9_-]*\.down|rollback[A-Za-z0-9_.-]*)\.sql$", re.ASCII)
+_LOOKS_NUMBERED = re.compile(r"^\w+?_")
 
 # Header directives: comment lines at the very top of a file, e.g. "-- migrate:transaction off".
 _DIRECTIVE = re.compile(r"^--\s*migrate:(?P<key>[a-z_]+)\s*(?P<value>.*?)\s*$")
@@ -130,11 +134,31 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def discover(migrations_dir: str) -> tuple[list[MigrationFile], list[str]]:
+def why_ignored(entry: str, path: str) -> str | None:
+    """Why a directory entry is neither a migration nor a revert file (None when it is one of them)."""
+    if FILE_PATTERN.match(entry) or REVERT_PATTERN.match(entry):
+        if os.path.isfile(path):
+            return None
+        kind = "a directory" if os.path.isdir(path) else "a broken link" if os.path.islink(path) \
+            else "not a regular file (a FIFO, socket or device)"
+        return "named like a migration but %s" % kind
+    if os.path.isdir(path):
+        return "a directory"
+    if entry.lower().endswith(".sql") and not entry.endswith(".sql"):
+        return "the extension must be lowercase .sql to be a migration"
+    if not entry.endswith(".sql"):
+        return "not a .sql file"
+    head = entry.split("_", 1)[0]
+    if _LOOKS_NUMBERED.match(entry) and head.isdigit() and not head.isascii():
+        return "the version must be ASCII digits 0-9"
+    return "not named NNN_name.sql (digits, '_', then letters, digits, '_' or '-')"
+
+
+def discover(migrations_dir: str) -> tuple[list[MigrationFile], dict[str, str]]:
     """Read every ``NNN_name.sql`` in ``migrations_dir``, sorted by version.
 
-    Returns the files and the names of ``.sql`` files that were not taken as
-    migrations (rollback scripts are expected there and are not reported).
+    Every entry of the directory is a migration, a revert file (``NNN_name.down.sql``,
+    ``rollback*.sql``), or returned in the second value with the reason it was ignored.
     """
     if not migrations_dir:
         raise MigrationError("migrations_dir is empty: give the directory that holds the NNN_name.sql files.")
@@ -145,17 +169,17 @@ def discover(migrations_dir: str) -> tuple[list[MigrationFile], list[str]]:
     if not os.path.isdir(migrations_dir):
         raise MigrationError("migrations_dir %s is not a directory." % migrations_dir)
     files: list[MigrationFile] = []
-    ignored: list[str] = []
+    ignored: dict[str, str] = {}
     seen: dict[int, str] = {}
     for entry in sorted(os.listdir(migrations_dir)):
         path = os.path.join(migrations_dir, entry)
-        if not entry.endswith(".sql") or not os.path.isfile(path):
+        reason = why_ignored(entry, path)
+        if reason is not None:
+            ignored[entry] = reason
             continue
         match = FILE_PATTERN.match(entry)
         if not match:
-            if not entry.startswith("rollback"):
-                ignored.append(entry)
-            continue
+            continue  # a revert file
         version = match.group("version")
         if int(version) in seen:
             raise MigrationError(

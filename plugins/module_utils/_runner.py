@@ -130,7 +130,7 @@ class MigrationJob(Job):
         self.target = Target.from_params(params)
         self.options: dict[str, Any] = dict(params)
         self.files: list[MigrationFile] = []
-        self.ignored: list[str] = []
+        self.ignored: dict[str, str] = {}
         self.run: dict[str, Any] = {}
         self.result = RunResult()
         self.ledger: Ledger | None = None
@@ -143,7 +143,7 @@ class MigrationJob(Job):
         try:
             self.files, self.ignored = discover(self.params["migrations_dir"])
         except MigrationError as exc:
-            exc.details.update(changed=False, ignored_files=[])
+            exc.details.update(changed=False, ignored_files=[], ignored_reasons={})
             raise
         # several invocations (the phases of one run) may share a run id; each ledger row it writes carries it
         self.run = dict(executed_by=self.params.get("executed_by") or getpass.getuser(),
@@ -182,14 +182,18 @@ class MigrationJob(Job):
                     % (first_line(exc), done), {"applied_before_failure": self.result.applied}) from None
         except Failure as exc:
             # what was learnt before the failure (plan, lint findings, locks) goes back with it
-            failed = dict(self.result.as_dict(), changed=False, ignored_files=self.ignored)
+            failed = dict(self.result.as_dict(), changed=False, **self._ignored())
             if isinstance(exc, MigrationFailed):
                 failed.update(failure=exc.details, changed=bool(exc.details.get("applied_before_failure")))
                 exc.details = failed
             else:
                 exc.details.update(failed)
             raise
-        return dict(self.result.as_dict(), ignored_files=self.ignored)
+        return dict(self.result.as_dict(), **self._ignored())
+
+    def _ignored(self) -> dict[str, Any]:
+        """The entries of migrations_dir that are neither migrations nor revert files, and why."""
+        return {"ignored_files": list(self.ignored), "ignored_reasons": dict(self.ignored)}
 
     def _connect(self) -> None:
         self.ledger = Ledger(self.target.connect("pg_migrate control", autocommit=True),

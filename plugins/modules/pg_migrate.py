@@ -265,10 +265,16 @@ interrupted:
   type: list
   elements: dict
 ignored_files:
-  description: C(.sql) files in O(migrations_dir) whose names are not C(NNN_name.sql) (rollback scripts excepted).
+  description: Entries of O(migrations_dir) that are neither a migration (C(NNN_name.sql), ASCII digits, lowercase
+    C(.sql), a regular file) nor a revert file (C(NNN_name.down.sql), C(rollback*.sql)).
   returned: always
   type: list
   elements: str
+ignored_reasons:
+  description: For each entry of RV(ignored_files), why it was not taken as a migration.
+  returned: always
+  type: dict
+  sample: {"006_new.SQL": "the extension must be lowercase .sql to be a migration", "expectations": "a directory"}
 lint:
   description: The lint gate's report for the pending files. It holds the findings with their file, line,
     statement, rule and level, the counts, the rules accepted and the rules the runner satisfies.

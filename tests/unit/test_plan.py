@@ -20,7 +20,8 @@ def files(tmp_path):
                        ("notes.sql", "-- scratch"), ("README.md", "x")]:
         (tmp_path / name).write_text(body, encoding="utf-8")
     found, ignored = discover(str(tmp_path))
-    assert ignored == ["notes.sql"]
+    assert list(ignored) == ["README.md", "notes.sql"]
+    assert ignored["notes.sql"].startswith("not named NNN_name.sql") and ignored["README.md"] == "not a .sql file"
     return found
 
 
