@@ -28,8 +28,8 @@ import stat
 from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
-from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import (
-    LedgerError,
+from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import LedgerError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import (
     RecoveryPoints,
     recovery_point_row,
     recovery_point_table,

@@ -275,8 +275,8 @@ class MigrationJob(Job):
         if plan.has_work and not exists:
             self.ledger.create()
             self.result.ledger_created = True
-        for migration in plan.baseline:
-            self.ledger.insert(self.run, migration, "baseline")
+        if plan.baseline:
+            self.ledger.record_baseline(self.run, plan.baseline)
         files = FileRun(self.target, self.ledger, self.run, self.options, self.result.applied)
         for migration in plan.pending:
             try:
