@@ -35,8 +35,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.section("adversarial suite")
     for klass in sorted(_OUTCOMES):
         outcome = _OUTCOMES[klass]
-        terminalreporter.write_line("%-34s %3d tried, %3d held" % (klass, len(outcome["held"]) + len(outcome["broke"]),
-                                                                  len(outcome["held"])))
+        tried_here = len(outcome["held"]) + len(outcome["broke"])
+        terminalreporter.write_line("%-34s %3d tried, %3d held" % (klass, tried_here, len(outcome["held"])))
         for name in outcome["broke"]:
             terminalreporter.write_line("    BROKE: %s" % name)
     terminalreporter.write_line("adversarial cases: %d tried, %d held" % (tried, held))
