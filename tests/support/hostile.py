@@ -81,6 +81,17 @@ def children(pid: int) -> dict[int, str]:
     return found
 
 
+def probe(pid: int) -> bool:
+    """``pid`` is a short-lived question to a client program (``--version``, ``--list``: the module asks them
+    before the real run), or already gone: not the long-running child a test wants to catch."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return True
+    return b"--version" in argv or b"--list" in argv or b"-V" in argv
+
+
 def alive(pid: int) -> bool:
     try:
         with open("/proc/%d/stat" % pid, encoding="utf-8", errors="replace") as handle:
@@ -132,8 +143,8 @@ def child_killed_with(proc: subprocess.Popen, name: str) -> Iterator[int]:
     within 5 seconds. Whatever happens, neither is left running."""
     child = None
     try:
-        child = wait_for(lambda: [p for p, n in children(proc.pid).items() if n == name], "%s to run" % name,
-                         proc=proc)[0]
+        child = wait_for(lambda: [p for p, n in children(proc.pid).items() if n == name and not probe(p)],
+                         "%s to run" % name, proc=proc)[0]
         yield child
         kill_hard(proc)
         wait_for(lambda: not alive(child), "%s %d to die with its module" % (name, child), timeout=5)
