@@ -27,6 +27,7 @@ process layer (``_process.run``): an argument list, never a shell.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -37,10 +38,7 @@ from typing import Any, Iterable
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
 from ansible_collections.knowledgehub.migration.plugins.module_utils._process import ProcessError, run
-from ansible_collections.knowledgehub.migration.plugins.module_utils._sqlsplit import (
-    SqlSplitError,
-    split_sql,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._sqlsplit import split_sql
 
 ERROR = "error"
 WARNING = "warning"
@@ -297,14 +295,23 @@ def classify(rule: str, levels: dict[str, str] | None = None) -> str:
     return check_levels(levels).get(rule, UNKNOWN_RULE_LEVEL)
 
 
-def _statement_at(statements: list[Any], line: int) -> int | None:
-    for stmt in statements:
-        if stmt.line <= line <= stmt.line + stmt.text.count("\n"):
-            return stmt.number
+def _statement_index(statements: list[Any]) -> tuple[list[int], list[Any]]:
+    """Statements sorted by first line, with those lines, to find a line's statement by bisection."""
+    ordered = sorted(statements, key=lambda stmt: stmt.line)
+    return [stmt.line for stmt in ordered], ordered
+
+
+def _statement_at(index: tuple[list[int], list[Any]], line: int) -> int | None:
+    """The number of the statement holding ``line``: a binary search, so that a file of 200,000 statements
+    with a finding on each is read in n log n, not n squared."""
+    starts, ordered = index
+    at = bisect.bisect_right(starts, line) - 1
+    if at >= 0 and line <= ordered[at].line + ordered[at].text.count("\n"):
+        return ordered[at].number
     return None
 
 
-def _finding(migration: Any, raw: dict, level: str, statements: list[Any]) -> dict[str, Any]:
+def _finding(migration: Any, raw: dict, level: str, statements: tuple[list[int], list[Any]]) -> dict[str, Any]:
     line = int(raw["line"]) + 1  # squawk 2.x JSON counts lines and columns from 0
     rule = str(raw["rule_name"])
     return {"file": migration.filename, "line": line, "column": int(raw.get("column") or 0) + 1,
@@ -330,16 +337,18 @@ def ignore_comments(filename: str, sql: str) -> list[dict[str, Any]]:
     return found
 
 
-def _statements(sql: str) -> list[Any]:
+def _statements(migration: Any) -> tuple[list[int], list[Any]]:
+    """The file's statements, indexed by line: the migration's own list when it has one (split once per run)."""
     try:
-        return split_sql(sql)
-    except SqlSplitError:
-        return []  # squawk reports the syntax error itself
+        return _statement_index(migration.statements() if hasattr(migration, "statements")
+                                else split_sql(migration.sql))
+    except Failure:
+        return _statement_index([])  # squawk reports the syntax error itself
 
 
 def _lint_one(report: LintReport, squawk: str, migration: Any, pg_version: str, levels: dict[str, str],
               accept: set[str]) -> None:
-    statements = _statements(migration.sql)
+    statements = _statements(migration)
     seen = set()
     for raw in _squawk_findings(squawk, migration, pg_version):
         key = (raw.get("line"), raw.get("column"), raw.get("rule_name"), raw.get("message"))

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
@@ -101,7 +102,12 @@ class MigrationFile:
         return {"version": self.version, "name": self.name, "file": self.filename, "checksum": self.checksum}
 
     def statements(self) -> list[Statement]:
-        """The file's statements; refuses what cannot run the way the file says it runs."""
+        """The file's statements; refuses what cannot run the way the file says it runs. The file is split
+        once: the gate, the lint and the lock analysis and the run all read the same list."""
+        return list(self._statements)
+
+    @cached_property
+    def _statements(self) -> tuple[Statement, ...]:
         transactional = self.transactional
         try:
             statements = split_sql(self.sql)
@@ -127,7 +133,7 @@ class MigrationFile:
                     % (self.filename, stmt.number, stmt.line, " ".join(stmt.words[:4])))
         if not statements:
             raise MigrationError("%s holds no SQL statement. Remove it or give it content." % self.filename)
-        return statements
+        return tuple(statements)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -31,7 +31,17 @@ from typing import Any, Callable
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger, LedgerError
-from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import LintError, find_squawk, lint_files
+from ansible_collections.knowledgehub.migration.plugins.module_utils._details import (
+    locks_summary,
+    lint_summary,
+    write_details,
+)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import (
+    LintError,
+    LintReport,
+    find_squawk,
+    lint_files,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
     file_foreign_keys,
     file_locks,
@@ -76,6 +86,7 @@ class RunResult:
     ledger: list[dict[str, Any]] = field(default_factory=list)
     lint: dict[str, Any] = field(default_factory=dict)
     locks: dict[str, Any] = field(default_factory=dict)
+    details_file: str = ""
     run_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -221,19 +232,27 @@ class MigrationJob(Job):
         for migration in plan.pending:
             migration.statements()
         self._report_plan(plan)
-        if self.check_mode:
-            self.result.locks = _locks(plan)
+        locks = _locks(plan) if self.check_mode else {}
+        report = self._lint(plan)
+        lint = report.as_dict() if report else {}
+        # the whole analysis to the details file, summaries in the result (it stays small whatever the files)
+        self.result.details_file = write_details(self.params.get("details_file"), {
+            "run_id": self.run["run_id"], "pending": self.result.pending, "lint": lint, "locks": locks})
+        self.result.locks = locks_summary(locks)
+        self.result.lint = lint_summary(lint)
+        if report and report.blocking:
+            raise MigrationError("Lint gate: %s Nothing was run." % report.blocking_message())
+
+    def _lint(self, plan: Plan) -> LintReport | None:
+        """The lint gate's report on the pending files (None when there are none or the gate is off)."""
         if not plan.pending or not self.params.get("lint", True):
-            return
+            return None
         try:
-            report = lint_files(find_squawk(self.params.get("squawk_path")), plan.pending,
-                                self.ledger.conn.server_version,
-                                levels=self.params.get("lint_levels"), accept=self.params.get("lint_accept"))
+            return lint_files(find_squawk(self.params.get("squawk_path")), plan.pending,
+                              self.ledger.conn.server_version,
+                              levels=self.params.get("lint_levels"), accept=self.params.get("lint_accept"))
         except LintError as exc:
             raise MigrationError("Lint gate: %s Nothing was run." % exc) from None
-        self.result.lint = report.as_dict()
-        if report.blocking:
-            raise MigrationError("Lint gate: %s Nothing was run." % report.blocking_message())
 
     def _plan_only(self) -> None:
         """Check mode: what a run would do, read without the lock; nothing is written."""

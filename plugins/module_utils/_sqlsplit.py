@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
 from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import (
@@ -62,9 +63,9 @@ class Statement:
     line: int
     text: str
 
-    @property
+    @cached_property
     def words(self) -> tuple[str, ...]:
-        """The leading keywords, upper-cased, with comments skipped."""
+        """The leading keywords, upper-cased, with comments skipped (read once per statement)."""
         return leading_words(self.text)
 
     def starts_with(self, *prefixes: tuple[str, ...]) -> bool:

@@ -158,6 +158,14 @@ options:
     type: list
     elements: str
     default: []
+  details_file:
+    description:
+      - A JSON file to receive the whole analysis of the pending files. It holds every lint finding and, in check
+        mode, the locks of every statement. The module result keeps summaries, whose lists hold at most 50
+        entries, so that it stays small whatever the size of the files.
+      - The file is written with mode 0600 and replaced atomically, in check mode too, because it is the plan's
+        long form. Its directory must exist. A symbolic link or a directory at that path is refused.
+    type: path
   executed_by:
     description:
       - Who runs the migration, recorded in the ledger. The migrate role passes the controller's user.
@@ -276,16 +284,27 @@ ignored_reasons:
   type: dict
   sample: {"006_new.SQL": "the extension must be lowercase .sql to be a migration", "expectations": "a directory"}
 lint:
-  description: The lint gate's report for the pending files. It holds the findings with their file, line,
-    statement, rule and level, the counts, the rules accepted and the rules the runner satisfies.
+  description:
+    - The lint gate's report for the pending files. It holds the findings with their file, line, statement, rule
+      and level, the counts (C(counts), C(by_rule)), the rules accepted and the rules the runner satisfies.
+    - The lists hold at most 50 entries, blocking findings first. C(findings_total) and C(findings_left_out) say
+      how many there are. All of them are in O(details_file).
   returned: when there were pending files and O(lint=true)
   type: dict
 locks:
-  description: In check mode, for each pending file, the locks each statement would take (relation and lock mode,
-    read from the statement's text) and the strongest lock per existing relation.
+  description:
+    - In check mode, for each pending file, the strongest lock per existing relation (complete), and the locks of
+      at most 50 statements. These are the statements with the strongest locks on relations that existed before
+      the file, in file order. C(statements_total) and C(statements_left_out) say how many there are.
+    - Each statement's locks (relation and lock mode) are read from its text. Every statement is in O(details_file).
   returned: check mode
   type: dict
-  sample: {"004_hybrid_rag_schema.sql": {"strongest": {"ai_memories": "ACCESS EXCLUSIVE"}, "statements": []}}
+  sample: {"004_hybrid_rag_schema.sql": {"strongest": {"ai_memories": "ACCESS EXCLUSIVE"}, "statements": [],
+           "statements_total": 120, "statements_left_out": 70}}
+details_file:
+  description: The file O(details_file) written by this run, or an empty string.
+  returned: always
+  type: str
 ledger:
   description: The ledger's rows after the run, oldest first.
   returned: always
@@ -327,6 +346,7 @@ def main():
         squawk_path=dict(type="path"),
         lint_levels=dict(type="dict"),
         lint_accept=dict(type="list", elements="str", default=[]),
+        details_file=dict(type="path"),
         executed_by=dict(type="str"),
         job_id=dict(type="str"),
         run_id=dict(type="str"),

@@ -272,3 +272,17 @@ def test_shipped_migrations_lint_without_error(squawk):
     assert report.files == [f.filename for f in files]
     for finding in report.findings:
         assert finding["level"] in ("error", "warning") and finding["line"] >= 1
+
+
+def test_findings_name_their_statement_in_a_file_of_many_multiline_statements():
+    """The statement of a finding's line is found by bisection (a linear search per finding made a file of
+    200,000 flagged statements quadratic); lines inside a statement, between statements and past the end."""
+    from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import _statement_at, _statement_index
+    from ansible_collections.knowledgehub.migration.plugins.module_utils._sqlsplit import split_sql
+
+    sql = "".join("-- statement %d\nALTER TABLE t\n  ADD COLUMN c%d int;\n\n" % (i, i) for i in range(1, 1001))
+    index = _statement_index(split_sql(sql))
+    assert _statement_at(index, 1) is None  # the comment before the first statement
+    assert [_statement_at(index, line) for line in (2, 3, 4)] == [1, 1, None]
+    assert [_statement_at(index, 4 * 999 + 2), _statement_at(index, 4 * 999 + 3)] == [1000, 1000]
+    assert _statement_at(index, 5000) is None

@@ -226,3 +226,18 @@ def test_shipped_migrations_are_understood():
             strongest = strongest_locks(per)
             assert strongest["ai_memories"] == AE  # ALTER TABLE ai_memories ADD COLUMN ...
             assert {strongest[t] for t in ("chunks", "documents", "search_queries")} == {SRE}  # new foreign keys
+
+
+def test_each_statement_is_tokenized_once(monkeypatch):
+    """Linear work: the lock analysis of a file reads each statement once (it once read each five times)."""
+    import ansible_collections.knowledgehub.migration.plugins.module_utils._locks as locks
+
+    calls = []
+    real = locks.tokenize
+    monkeypatch.setattr(locks, "tokenize", lambda text: calls.append(text) or real(text))
+    statements = split_sql("CREATE TABLE a (id int PRIMARY KEY);\n"
+                           "CREATE TABLE b (id int, a_id int REFERENCES a (id));\n"
+                           "DROP TABLE a CASCADE;\n" + "INSERT INTO b VALUES (1, 1);\n" * 40)
+    per_statement = file_locks(statements)
+    assert len(calls) == len(statements) == 43
+    assert [item["mode"] for item in per_statement[-1]["locks"]] == ["ROW EXCLUSIVE"]

@@ -112,3 +112,18 @@ def test_statement_classification(sql, control, no_tx):
 
 def test_comment_only_script_has_no_statements():
     assert split_sql("-- nothing here\n/* nor here */\n;\n") == []
+
+
+def test_a_migration_file_is_split_once_whatever_reads_it(tmp_path, monkeypatch):
+    """The gate, the lint, the lock analysis and the run all read the file's statements: one split."""
+    import ansible_collections.knowledgehub.migration.plugins.module_utils._migrations as migrations
+
+    calls = []
+    real = migrations.split_sql
+    monkeypatch.setattr(migrations, "split_sql", lambda text: calls.append(1) or real(text))
+    (tmp_path / "001_one.sql").write_text("CREATE TABLE one (id int);\nINSERT INTO one VALUES (1);\n")
+    migration = migrations.discover(str(tmp_path))[0][0]
+    first, second = migration.statements(), migration.statements()
+    assert len(calls) == 1 and first == second and len(first) == 2
+    first.pop()
+    assert len(migration.statements()) == 2  # callers get their own list
