@@ -1,5 +1,10 @@
 -- rollback_004_005.sql
 --
+-- migrate:reverts 004 005 006
+--
+-- (The line above tells pg_rollback which versions this file reverts, when
+-- it is given as revert_script; to psql it is a comment.)
+--
 -- Undoes 005_data_migration.sql and 004_hybrid_rag_schema.sql: the database
 -- returns to exactly the schema it had before 004, and every row that
 -- existed before 004 is still there, unchanged. What it removes:
@@ -28,12 +33,17 @@
 --
 --     psql -1 -v ON_ERROR_STOP=1 -f migrations/rollback_004_005.sql
 --
--- or with any client that wraps the whole file in one transaction (the
--- migration runner does not pick up rollback_* files by itself). The last
+-- or with any client that wraps the whole file in one transaction, or with
+-- the pg_rollback module (target_version 003, revert_script
+-- rollback_004_005.sql), which runs it in one transaction and turns the
+-- ledger rows of 004, 005 and 006 rolled_back in that same transaction
+-- (pg_migrate does not pick up rollback_* files by itself). The last
 -- statement marks 004 and 005 as rolled back in the runner's ledger table
 -- migration_log when that table exists, so a later run applies them again;
 -- also 006_harden_rollback_functions.sql, whose functions are 004's and go
--- with them.
+-- with them. Under pg_rollback it changes the same rows the module turns,
+-- in the same transaction: harmless. The NNN_name.down.sql files revert the
+-- same versions one by one.
 
 -- Say which backup tables are kept, while their log still exists.
 DO $notice$

@@ -37,7 +37,10 @@ DIRECTIVES = {
                    "each committed and journaled, for CREATE INDEX CONCURRENTLY and batched data migrations",
     "lock_timeout": "PostgreSQL lock_timeout for this file, overriding the module's",
     "statement_timeout": "PostgreSQL statement_timeout for this file, overriding the module's",
+    "reverts": "revert files only: the versions the file reverts (rollback_004_005.sql: 004 005 006); "
+               "NNN_name.down.sql reverts NNN without it",
 }
+_VERSION = re.compile(r"^[0-9]+$", re.ASCII)
 
 
 class MigrationError(Failure):
@@ -67,13 +70,41 @@ def parse_directives(filename: str, text: str) -> dict[str, str]:
             raise MigrationError(
                 "%s, line %d: migrate:%s %r is not a PostgreSQL duration (examples: 5s, 500ms, 2min, 0)."
                 % (filename, number, key, value))
+        if key == "reverts":
+            if not REVERT_PATTERN.match(os.path.basename(filename)):
+                raise MigrationError(
+                    "%s, line %d: migrate:reverts belongs in a revert file (NNN_name.down.sql or rollback*.sql), "
+                    "not in a migration. Remove the line." % (filename, number))
+            try:
+                reverted_versions(value)
+            except ValueError as exc:
+                raise MigrationError("%s, line %d: migrate:reverts %s" % (filename, number, exc)) from None
         found[key] = value
     return found
+
+
+def reverted_versions(value: str) -> list[str]:
+    """The versions a ``migrate:reverts`` value names ("004 005 006", commas allowed), in the order given;
+    ValueError says what is wrong with it."""
+    versions = [v for v in re.split(r"[\s,]+", value.strip()) if v]
+    if not versions:
+        raise ValueError("names no version: list the versions the file reverts, e.g. '-- migrate:reverts 004 005'.")
+    seen: dict[int, str] = {}
+    for version in versions:
+        if not _VERSION.match(version):
+            raise ValueError("%r is not a version (ASCII digits, e.g. 004)." % version)
+        if int(version) in seen:
+            raise ValueError("names version %s twice (%s and %s)." % (int(version), seen[int(version)], version))
+        seen[int(version)] = version
+    return versions
 
 
 @dataclass(frozen=True)
 class MigrationFile:
     """One ``NNN_name.sql`` file: its version, name, sha256 and text."""
+
+    # What the gate tells to do with a statement that cannot run in a transaction, in a file that runs in one.
+    no_transaction_advice = "Move it to a migration of its own that starts with the line '-- migrate:transaction off'."
 
     version: str
     name: str
@@ -128,9 +159,8 @@ class MigrationFile:
             if transactional and stmt.needs_no_transaction:
                 raise MigrationError(
                     "%s, statement %d (line %d) (%s) cannot run inside a transaction, and this file runs in "
-                    "one. Move it to a migration of its own that starts with the line "
-                    "'-- migrate:transaction off'."
-                    % (self.filename, stmt.number, stmt.line, " ".join(stmt.words[:4])))
+                    "one. %s"
+                    % (self.filename, stmt.number, stmt.line, " ".join(stmt.words[:4]), self.no_transaction_advice))
         if not statements:
             raise MigrationError("%s holds no SQL statement. Remove it or give it content." % self.filename)
         return tuple(statements)

@@ -54,8 +54,11 @@ class FileRun:
     """Applies migration files one by one, each on a session of its own, under the run lock held by the caller.
 
     ``options`` are pg_migrate's (checked); ``applied`` is the list of files this run applied so far (a failure
-    reports it).
+    reports it). pg_rollback runs its revert files through a subclass (``_revert.RevertRun``) that replaces the
+    ledger bookkeeping: ``_session_name``, ``_open_row``, ``_finish`` and ``_record_failure``.
     """
+
+    kind = "Migration"  # what a failure message calls the file
 
     def __init__(self, target: Target, ledger: Ledger, run: dict[str, Any], options: dict[str, Any],
                  applied: list[dict[str, Any]]) -> None:
@@ -70,7 +73,7 @@ class FileRun:
         statements = migration.statements()
         self._wait_for_lingering_sessions(migration)
         first = 1 if migration.transactional else self._resume_point(migration)
-        work = self.target.connect("pg_migrate %s" % migration.version, autocommit=not migration.transactional)
+        work = self.target.connect(self._session_name(migration), autocommit=not migration.transactional)
         started = time.monotonic()
         progress = Progress()
         watch = None
@@ -82,8 +85,7 @@ class FileRun:
                     cur.execute("SELECT set_config(%s, %s, false)", (name, value))
             # committed before the migration's transaction: a rollback between retries must not undo them
             work.commit()
-            progress.row_id = self.ledger.insert(self.run, migration, "running", backend_pid=backend_pid,
-                                                 last_statement=first - 1 if first > 1 else None)
+            progress.row_id = self._open_row(migration, backend_pid, first)
             with BlockerWatch(self.target, backend_pid) as watch:
                 if migration.transactional:
                     self._run_in_transaction(work, statements, progress, watch)
@@ -98,6 +100,20 @@ class FileRun:
         return dict(migration.describe(), statements=len(statements), transactional=migration.transactional,
                     resumed_at=first if first > 1 else None, attempts=progress.attempts,
                     duration_ms=int((time.monotonic() - started) * 1000), notices=progress.notices)
+
+    @staticmethod
+    def _session_name(migration: MigrationFile) -> str:
+        """The purpose in the session's application_name."""
+        return "pg_migrate %s" % migration.version
+
+    def _open_row(self, migration: MigrationFile, backend_pid: int, first: int) -> int | None:
+        """The file's ledger row, inserted 'running' and committed before its work starts."""
+        return self.ledger.insert(self.run, migration, "running", backend_pid=backend_pid,
+                                  last_statement=first - 1 if first > 1 else None)
+
+    def _finish(self, cur: Any, statements: list[Any], progress: "Progress") -> None:
+        """The last statement of a transactional file's transaction: its ledger row turns 'applied'."""
+        cur.execute(self.ledger.mark_applied_sql(), (len(statements), progress.row_id))
 
     def _session_settings(self, migration: MigrationFile, work: Any) -> dict[str, str]:
         directives = migration.directives
@@ -126,7 +142,7 @@ class FileRun:
                         finally:
                             progress.collect(work)
                     progress.number = 0
-                    cur.execute(self.ledger.mark_applied_sql(), (len(statements), progress.row_id))
+                    self._finish(cur, statements, progress)
                 work.commit()
                 return
             except RETRYABLE:
@@ -235,7 +251,7 @@ class FileRun:
             if position and str(position).isdigit():
                 line = stmt.line + stmt.text.count("\n", 0, int(position) - 1)
             where = "statement %d of %d (line %d)" % (number, len(statements), line)
-        elif progress.row_id is not None:
+        elif progress.row_id is not None or progress.attempts:
             where = "commit"
         lost = work.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) \
             and not isinstance(exc, RETRYABLE)
@@ -248,8 +264,8 @@ class FileRun:
             primary = "%s after %d attempt(s): %s" % (primary, progress.attempts, blocked)
         ledger_note = self._record_failure(migration, progress.row_id, lost, "%s: %s" % (sqlstate or "connection",
                                                                                          primary))
-        message = "Migration %s failed at %s: %s%s." % (
-            migration.filename, where, "SQLSTATE %s " % sqlstate if sqlstate else "", primary)
+        message = "%s %s failed at %s: %s%s." % (
+            self.kind, migration.filename, where, "SQLSTATE %s " % sqlstate if sqlstate else "", primary)
         if detail:
             message += " DETAIL: %s." % detail
         if hint:

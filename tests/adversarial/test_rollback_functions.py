@@ -43,7 +43,8 @@ assert len(LONG_NAME) == 63
 
 def pending_versions() -> list[str]:
     """The versions after the 003 baseline in migrations/ (004 onwards)."""
-    return sorted(n[:3] for n in os.listdir(MIGRATIONS) if re.match(r"^\d{3}_.+\.sql$", n) and n[:3] > "003")
+    return sorted(n[:3] for n in os.listdir(MIGRATIONS)
+                  if re.match(r"^\d{3}_.+\.sql$", n) and not n.endswith(".down.sql") and n[:3] > "003")
 
 
 @pytest.fixture
