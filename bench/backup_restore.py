@@ -287,14 +287,14 @@ class Bench:
             print("  %-42s %8.3f %s" % (key, value, "" if target is None else "(target <= %s: %s)" % (
                 target, "met" if value <= target else "NOT met")))
 
-    def save(self) -> str:
+    def save(self, name: str = "backup_restore") -> str:
         os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self.results.update(when=stamp, host=dict(cpus=os.cpu_count(), python=platform.python_version(),
                                                   machine=platform.machine()),
                             postgres=self.su("SHOW server_version"), fsync=not self.args.no_fsync,
                             repeat=self.args.repeat, loadavg_at_end=self.loadavg())
-        path = os.path.join(REPO, "bench", "results", "backup_restore-%s.json" % stamp)
+        path = os.path.join(REPO, "bench", "results", "%s-%s.json" % (name, stamp))
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(self.results, handle, indent=2)
         print("\nresults: %s" % path)

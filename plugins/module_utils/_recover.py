@@ -96,12 +96,14 @@ def pick(points: list[tuple], point: str) -> list[tuple]:
     return sorted(chosen, key=lambda pm: (pm[1]["kind"] != "clone", pm[1].get("created_at", "")))
 
 
-def verify(path: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    """A dump's archive against its manifest (sha256, size); a clone is checked by the restore. Raises BackupError."""
+def verify(path: str, manifest: dict[str, Any]) -> tuple[dict[str, Any], tuple | None]:
+    """A dump's archive against its manifest (sha256, size), and what the check found (the restore uses it rather
+    than reading the archive again); a clone is checked by the restore. Raises BackupError."""
     if manifest["kind"] != "dump":
-        return {"checked": "by the swap (the clone database and its marker)"}
-    digest, _scan = check_archive(archive_path(path, manifest), manifest)
-    return {"checked": "sha256 and size", "sha256": digest["sha256"], "size_bytes": digest["size_bytes"]}
+        return {"checked": "by the swap (the clone database and its marker)"}, None
+    checked = check_archive(archive_path(path, manifest), manifest)
+    return {"checked": "sha256 and size", "sha256": checked[0]["sha256"], "size_bytes": checked[0]["size_bytes"]}, \
+        checked
 
 
 def describe(path: str, manifest: dict[str, Any], now: datetime.datetime) -> dict[str, Any]:
@@ -179,7 +181,7 @@ class Recover(Job):
         if self.restore is not None:
             self.restore.close()
 
-    def _choose(self) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    def _choose(self) -> tuple[str, dict[str, Any], tuple[dict[str, Any], tuple | None]]:
         run_id, points = run_points(self.backup_dir, self.label, check_run_id(self.p.get("run_id")), self.warnings)
         point = str(self.p.get("point") or "before")
         if point.isdigit():
@@ -240,7 +242,7 @@ class Recover(Job):
 
     def plan(self) -> dict[str, Any]:
         self.journal = journal_path(self.backup_dir, self.label)
-        path, manifest, verification = self._choose()
+        path, manifest, (verification, checked) = self._choose()
         point = describe(path, manifest, utcnow())
         self.result = {"changed": False, "point": point, "verification": verification, "journal": self.journal,
                        "manifest_data": manifest, "warnings": self.warnings}
@@ -256,6 +258,7 @@ class Recover(Job):
                       truncate=True, single_transaction=None, lock_timeout="30s", drop_previous=False,
                       keep_failed=False, allow_other_database=False)
         self.restore = DatabaseRestore(params, self.check_mode)
+        self.restore.checked = checked
         planned = dict(self.restore.plan())
         self.seen = len(planned.get("warnings") or [])
         self.warnings.extend(planned.pop("warnings", None) or [])

@@ -105,6 +105,7 @@ class Restore(Job):
         self.env: dict[str, str] = {}
         self.client_side = self.target  # the target as the client programs reach it
         self.path = ""
+        self.checked: tuple[dict[str, Any], dict[str, Any] | None] | None = None  # the archive, checked by the caller
 
     def close(self) -> None:
         self.stack.close()
@@ -162,7 +163,7 @@ class Restore(Job):
             self.path = archive_path(self.manifest_file, self.manifest)
         except BackupError as exc:
             raise BackupError("Cannot restore: %s Nothing was changed." % exc.message) from None
-        digest, scan = check_archive(self.path, self.manifest)
+        digest, scan = self.checked or check_archive(self.path, self.manifest)
         self.result["integrity"] = {"sha256": digest["sha256"], "size_bytes": digest["size_bytes"],
                                     "ms": int((time.monotonic() - started) * 1000)}
         self._check_backup_suits_mode()
