@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: pg_rollback
 short_description: Revert applied migrations above a target version through their revert files
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Reverts every version the migration ledger records as applied (or baseline) above O(target_version), highest
     first, each through its revert file. C(NNN_name.down.sql) beside C(NNN_name.sql) reverts version NNN.
