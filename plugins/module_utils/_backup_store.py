@@ -97,11 +97,13 @@ def existing_parent(path: str) -> str:
     return path
 
 
-def space_verdict(path: str, estimated: int) -> dict[str, Any]:
-    """Free space where ``path`` is (or would be created) against what the backup needs."""
-    where = existing_parent(path)
-    stat = os.statvfs(where)
-    free = stat.f_bavail * stat.f_frsize
+def space_verdict(path: str, estimated: int, free: int | None = None) -> dict[str, Any]:
+    """Free space where ``path`` is (or would be created) against what the backup needs. ``free``, when given, is
+    the free space measured there by other means (inside a container, where ``path`` is)."""
+    where = existing_parent(path) if free is None else path
+    if free is None:
+        stat = os.statvfs(where)
+        free = stat.f_bavail * stat.f_frsize
     required = estimated + max(int(estimated * RESERVE_FRACTION), RESERVE_MIN)
     return {"filesystem_path": where, "free_bytes": free, "estimated_bytes": estimated,
             "required_free_bytes": required, "ok": free >= required,

@@ -93,6 +93,33 @@ def volume_mount(config: dict[str, Any], service: str, volume: str) -> dict[str,
                        % (service, volume, ", ".join(str(m.get("source")) for m in named) or "none"))
 
 
+def dependents(config: dict[str, Any], service: str, volume: str | None = None) -> list[str]:
+    """The services to stop with ``service`` (from ``config --format json``): those that depend on it, directly or
+    through others, and those that mount the same named ``volume``; the farthest first, the order to stop them in."""
+    services = config.get("services") or {}
+
+    def needs(name: str) -> list[str]:
+        found = (services.get(name) or {}).get("depends_on") or {}
+        return [str(n) for n in found] if isinstance(found, (dict, list)) else []
+
+    depth = {service: 0}
+    for _round in range(len(services)):  # longest path to ``service``; a cycle cannot make it loop forever
+        grown = False
+        for name in sorted(services):
+            best = max([depth[n] + 1 for n in needs(name) if n in depth] or [0])
+            if name != service and best and depth.get(name, 0) < best:
+                depth[name] = best
+                grown = True
+        if not grown:
+            break
+    for name, spec in sorted(services.items()):
+        mounts = (spec or {}).get("volumes") or []
+        if volume and name not in depth and any(isinstance(m, dict) and m.get("type") == "volume"
+                                                 and m.get("source") == volume for m in mounts):
+            depth[name] = 1
+    return sorted((n for n in depth if n != service), key=lambda n: (-depth[n], n))
+
+
 class Project:
     """One compose project: ``docker compose --project-directory DIR [-f FILE]... [-p NAME] ...``."""
 
@@ -158,6 +185,29 @@ class Project:
 
     def start(self, services: list[str]) -> float:
         return self.run("start", *services, timeout=120).seconds
+
+    def stop_first(self, service: str, others: list[str], running: list[str], timeout: int = 30) -> list[str]:
+        """Stop the running ``others`` in their order, then ``service``: the order in which a service's volume is
+        taken (compose_backup) or put back (compose_restore). Returns the services in the order stopped."""
+        order = [s for s in others if s in running and s != service] + [service]
+        self.stop(order, timeout)
+        return order
+
+    def start_again(self, service: str, others: list[str], running: list[str], timeout: float) -> dict[str, float]:
+        """Start what ``stop_first`` stopped, only what was ``running`` before: ``service`` first, waited for, then
+        the others in the reverse order, each waited for. The monotonic times at which ``service`` was ready (or
+        not started) and at which all were."""
+        if service in running:
+            self.start([service])
+            self.wait_ready(service, timeout)
+        marks = {"service": time.monotonic()}
+        again = [s for s in reversed(others) if s in running and s != service]
+        if again:
+            self.start(again)
+            for name in again:
+                self.wait_ready(name, timeout)
+        marks["all"] = time.monotonic()
+        return marks
 
     def wait_ready(self, service: str, timeout: float) -> float:
         """Seconds until ``service`` is running (and healthy, when it has a healthcheck); ComposeError after timeout."""

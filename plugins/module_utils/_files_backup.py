@@ -348,7 +348,7 @@ class FilesBackup(Job):
         timing: dict[str, int] = {}
         error: BaseException | None = None
         try:
-            project.stop([s for s in others if s in running] + [service], timeout)
+            project.stop_first(service, others, running, timeout)
             timing["stop"] = int((time.monotonic() - started) * 1000)
             state = project.state(service)
             if state["state"] == "running":
@@ -357,7 +357,7 @@ class FilesBackup(Job):
             tar_started = time.monotonic()
             out = os.fdopen(os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
             done = project.run("run", "--rm", "--no-deps", "-T", "--entrypoint", "tar", service,
-                               "--numeric-owner", "-C", target, "-cf", "-", ".",
+                               "--numeric-owner", "--exclude=./.kh-*", "-C", target, "-cf", "-", ".",
                                timeout=int(self.p.get("archive_timeout") or 3600), stdout=out, check=False)
             timing["archive"] = int((time.monotonic() - tar_started) * 1000)
             if done.rc != 0:
@@ -369,19 +369,11 @@ class FilesBackup(Job):
         finally:
             restart_started = time.monotonic()
             try:
-                if service in running:
-                    project.start([service])
-                    project.wait_ready(service, int(self.p.get("ready_timeout") or 120))
-                    timing["downtime"] = int((time.monotonic() - started) * 1000)
-                else:
-                    timing["downtime"] = 0  # it was not running before: nothing was taken away
-                restart = [s for s in reversed(others) if s in running]
-                if restart:
-                    project.start(restart)
-                    for name in restart:
-                        project.wait_ready(name, int(self.p.get("ready_timeout") or 120))
-                timing["start"] = int((time.monotonic() - restart_started) * 1000)
-                timing["application_downtime"] = int((time.monotonic() - started) * 1000)
+                marks = project.start_again(service, others, running, int(self.p.get("ready_timeout") or 120))
+                # not running before: nothing was taken away
+                timing["downtime"] = int((marks["service"] - started) * 1000) if service in running else 0
+                timing["start"] = int((marks["all"] - restart_started) * 1000)
+                timing["application_downtime"] = int((marks["all"] - started) * 1000)
             except ComposeError as exc:
                 raise BackupError("%s The services stopped for the volume backup (%s) did not all come back: start "
                                   "them now with `%s`.%s" % (
