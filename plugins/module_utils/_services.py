@@ -6,8 +6,9 @@
 Through the compose CLI (``_compose.Project``: ``docker compose stop``/``start`` in the project
 directory), the same way ``compose_backup`` stops and starts services around a volume archive:
 
-- ``plan`` reads the project (``config``: the services exist) and each service's state (``ps``)
-  and says what would be stopped or started. It changes nothing; it is all check mode does.
+- ``plan`` reads each service's state (``ps``; a service without a container is looked up in
+  ``config``: unknown, or not deployed) and says what would be stopped or started. It changes
+  nothing; it is all check mode does.
 - ``apply`` stops or starts only what needs it, then, for a start, waits until every service is
   running, healthy when it has a compose healthcheck, and, with ``health_url``, until that URL
   answers 2xx from the host. Each moment is returned (``stopped_at``, ``started_at``,
@@ -119,7 +120,7 @@ def check_url(url: str) -> None:
 def url_secrets(url: str | None) -> list[str]:
     """The password in ``url``'s user information, for the module's no_log values (it never reaches the output)."""
     password = urllib.parse.urlsplit(url or "").password
-    return [password] if password else []
+    return sorted({password, urllib.parse.unquote(password)}) if password else []
 
 
 def probe(url: str, timeout: float) -> tuple[int | None, str]:
@@ -164,15 +165,18 @@ class ServiceJob(Job):
         self.last: dict[str, dict[str, str]] = {}
         self.to_stop: list[str] = []
         self.to_start: list[str] = []
-        self.secrets: list[str] = []
+        self.present: set[str] = set()
+        self.secrets: list[str] | None = None  # read from the project's configuration when a failure shows output
         self.commands: list[list[str]] = []
         self.result: dict[str, Any] = {"changed": False, "state": self.state, "services": {}}
 
     # -- reading -------------------------------------------------------------------
 
     def _ps(self) -> dict[str, dict[str, str]]:
-        """State and health of the services and of the db service (one ``ps``); kept as ``last``."""
+        """State and health of the services and of the db service (one ``ps``); kept as ``last``, and the services
+        that have a container as ``present``."""
         rows = parse_ps(self.project.run("ps", "--all", "--format", "json", timeout=60).stdout)
+        self.present = {str(row.get("Service")) for row in rows}
         names = self.names + [self.p.get("db_service") or "db"]
         self.last = {name: service_state(rows, name) for name in names}
         return self.last
@@ -189,17 +193,19 @@ class ServiceJob(Job):
         down_since = self.p.get("down_since")
         self.down_since = parse_stamp("down_since", down_since) if down_since else None
         self.project = Project.from_params(self.p)
-        config = self.project.config()
-        known = sorted(config.get("services") or {})
-        unknown = [name for name in self.names if name not in known]
-        if unknown:
-            raise OptionError("The compose project in %s has no service %s; its services are: %s. Nothing was "
-                              "changed." % (self.project.project_dir, ", ".join(unknown), ", ".join(known) or "none"))
-        self.secrets = secret_values(config)
         states = self._ps()
+        # A service with a container exists; only the others are looked up in the configuration (one compose
+        # command fewer in the downtime when all have one).
+        absent = [name for name in self.names if name not in self.present]
+        if absent:
+            known = sorted(self.project.config().get("services") or {})
+            unknown = [name for name in absent if name not in known]
+            if unknown:
+                raise OptionError("The compose project in %s has no service %s; its services are: %s. Nothing was "
+                                  "changed." % (self.project.project_dir, ", ".join(unknown),
+                                                ", ".join(known) or "none"))
         self.before = {name: states[name] for name in self.names}
         running = [name for name in self.names if self.before[name]["state"] == "running"]
-        absent = [name for name in self.names if not self.before[name]["state"]]
         if absent and self.state != "stopped":
             raise ServiceError("Service %s has no container in the project %s: it was never deployed or was removed "
                                "(docker compose down). This module starts existing containers only; deploy it with "
@@ -228,7 +234,8 @@ class ServiceJob(Job):
             self._stop(seconds)
         if self.state in ("started", "restarted"):
             self._start(seconds)
-        after = self.last if self.state == "stopped" else self._ps()
+        waited = self.state != "stopped" and "healthy_at" in self.result
+        after = self.last if self.state == "stopped" or waited else self._ps()
         for name in self.names:
             self.result["services"][name]["after"] = after[name]
         self.result["db"] = after[self.p.get("db_service") or "db"]
@@ -303,17 +310,31 @@ class ServiceJob(Job):
 
     # -- what a failure shows ------------------------------------------------------
 
+    def _secrets(self) -> list[str] | None:
+        """The values to mask in what a failure shows (``secret_values`` of the configuration); None when the
+        configuration cannot be read, and then nothing of the service's output is shown."""
+        if self.secrets is None:
+            try:
+                self.secrets = secret_values(self.project.config())
+            except ComposeError:
+                return None
+        return self.secrets
+
     def _logs(self, service: str) -> list[str]:
+        secrets = self._secrets()
+        if secrets is None:
+            return ["(not shown: the project's configuration, needed to mask its secrets, could not be read)"]
         try:
             done = self.project.run("logs", "--no-color", "--no-log-prefix", "--tail", str(LOG_LINES), service,
                                     timeout=30, check=False)
         except ComposeError as exc:
             return ["(logs not read: %s)" % exc.message[:LINE_CHARS]]
-        return clean(done.stdout + "\n" + done.stderr if done.rc else done.stdout, self.secrets)
+        return clean(done.stdout + "\n" + done.stderr if done.rc else done.stdout, secrets)
 
     def _health_output(self, service: str) -> list[str]:
         """The last healthcheck runs of the service's container (``docker inspect``; docker CLI only)."""
-        if len(self.project.command) < 2 or self.project.command[-1] != "compose":
+        secrets = self._secrets()
+        if secrets is None or len(self.project.command) < 2 or self.project.command[-1] != "compose":
             return []
         try:
             ids = self.project.run("ps", "--all", "--quiet", service, timeout=30, check=False).stdout.split()
@@ -326,6 +347,6 @@ class ServiceJob(Job):
             return []
         lines = []
         for entry in ((health or {}).get("Log") or [])[-3:]:
-            output = " ".join(clean(str(entry.get("Output") or ""), self.secrets, 5)) or "(no output)"
+            output = " ".join(clean(str(entry.get("Output") or ""), secrets, 5)) or "(no output)"
             lines.append("exit %s: %s" % (entry.get("ExitCode"), output[:LINE_CHARS]))
         return lines

@@ -43,7 +43,7 @@ attributes:
     description: The result gives each service's state before and after.
   idempotent:
     support: full
-    description: Services already in the state asked for are left alone (RV(changed) is false); V(restarted) always
+    description: Services already in the state asked for are left alone (C(changed) is false); V(restarted) always
       restarts.
 requirements:
   - The docker CLI with the compose v2 plugin (C(docker compose)), or another command given in O(compose_command), on
@@ -102,9 +102,9 @@ options:
 seealso:
   - module: knowledgehub.migration.compose_backup
   - module: community.docker.docker_compose_v2
-  - role: knowledgehub.migration.app_service
-    description: Stops and starts the api around a step, with an optional maintenance flag and the downtime printed.
 notes:
+  - The role C(knowledgehub.migration.app_service) runs this module around a step that needs the api down, with an
+    optional maintenance flag and the downtime printed.
   - O(db_service) is not stopped unless it is named in O(services); its state is returned as RV(db) so a caller sees
     that the database stayed up.
   - If the module is killed after a stop, the services stay stopped; start them with
@@ -172,8 +172,9 @@ started:
   type: list
   elements: str
 stopped_at:
-  description: When the stop was issued (UTC, ISO 8601): the services stop serving from this moment. Pass it as
-    O(down_since) to the start.
+  description:
+    - When the stop was issued (UTC, ISO 8601). The services stop serving from this moment. Pass it as O(down_since)
+      to the start.
   returned: O(state) V(stopped) or V(restarted), not in check mode
   type: str
   sample: "2026-11-30T21:28:41.544+00:00"
