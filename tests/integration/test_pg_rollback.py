@@ -30,7 +30,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._sqlsplit i
 from support.database import app_connection, drop_database, new_database
 from support.expectations import expectations
 from support.hostile import sessions_gone, wait_for, waiting_on_lock
-from support.modules import failed, migrate, module_result, ok, run_module, start_module
+from support.modules import failed, migrate, ok, run_module, start_module
 from support.paths import MIGRATIONS
 
 EXPECT_005 = expectations("005")
@@ -134,13 +134,13 @@ def test_down_files_revert_006_005_004_to_exactly_the_database_before_004(migrat
 
 
 def test_rollback_004_005_through_pg_rollback_gives_the_same_database(migrated):
-    result = ok(rollback(migrated, target_version="3", revert_script=SCRIPT, run_id="6f1c2b1e-0d5a-4a53-9f4e-"
-                                                                                   "2b8f9c1d7e10", job_id="awx-77"))
+    run_id = "6f1c2b1e-0d5a-4a53-9f4e-2b8f9c1d7e10"
+    result = ok(rollback(migrated, target_version="3", revert_script=SCRIPT, run_id=run_id, job_id="awx-77"))
     assert [(r["file"], r["reverted"]) for r in result["reverted"]] == [(SCRIPT, ["006", "005", "004"])]
     assert is_state(migrated, 3)
     for row in migrated.ledger()[3:]:
         # the script turns its rows itself (for its use with psql): harmless, the module's note is there too
-        assert row["status"] == "rolled_back" and "6f1c2b1e-0d5a-4a53-9f4e-2b8f9c1d7e10" in row["error"]
+        assert row["status"] == "rolled_back" and run_id in row["error"]
         assert SCRIPT in row["error"] and "job awx-77" in row["error"]
 
 
@@ -178,8 +178,8 @@ def test_pg_migrate_applies_the_reverted_versions_again(migrated):
     assert [m.version for m in plan.pending] == ["004", "005", "006"] and plan.baseline == []
     assert [m["version"] for m in ok(migrate(migrated, check_mode=True))["pending"]] == ["004", "005", "006"]
     result = ok(migrate(migrated))
-    assert [(m["version"], m["resumed_at"]) for m in result["applied"]] == [("004", None), ("005", None),
-                                                                           ("006", None)]
+    assert [(m["version"], m["resumed_at"]) for m in result["applied"]] == [
+        ("004", None), ("005", None), ("006", None)]
     assert migrated.schema_dump(exclude_ledger=True) == STATES.dumps[6]
     for inv in EXPECT_005["invariants"]:
         assert int(migrated.sql(inv["sql"])) == 0, inv["name"]
@@ -276,8 +276,8 @@ def test_a_005_cut_short_is_reverted_with_004_and_applied_again_from_its_start(m
     ok(rollback(migrated, migrations_dir=migrations_copy, target_version="003"))
     assert is_state(migrated, 3)
     result = ok(migrate(migrated))  # the shipped 005, from its first statement
-    assert [(m["version"], m["resumed_at"]) for m in result["applied"]] == [("004", None), ("005", None),
-                                                                           ("006", None)]
+    assert [(m["version"], m["resumed_at"]) for m in result["applied"]] == [
+        ("004", None), ("005", None), ("006", None)]
     assert migrated.schema_dump(exclude_ledger=True) == STATES.dumps[6]
 
 
@@ -352,8 +352,8 @@ def reverted_so_far(db) -> int:
 
 
 @pytest.mark.parametrize("trial", range(KILL_TRIALS))
-def test_kill_9_at_random_moments_leaves_each_revert_file_whole_and_a_rerun_finishes(trial, cluster, migrated,
-                                                                                    rollback_seconds):
+def test_kill_9_at_random_moments_leaves_each_revert_file_whole_and_a_rerun_finishes(
+        trial, cluster, migrated, rollback_seconds):
     # the kill points are spread evenly over the run, from process start-up to past its end, with jitter
     delay = (trial + random.Random(trial).random()) / KILL_TRIALS * rollback_seconds * 1.5
     proc = start_module("pg_rollback", dict(migrated.params, migrations_dir=MIGRATIONS, target_version="003"))
@@ -441,4 +441,3 @@ def test_a_database_without_a_ledger_is_refused(db):
     result = rollback(db, target_version="003")
     assert "has no ledger table public.migration_log: nothing is recorded as applied" in failed(result)
     assert db.tables() == ["keep_me"]
-

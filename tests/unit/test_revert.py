@@ -62,10 +62,11 @@ def rows_for(files, status="applied", **changes):
 
 
 def plan(directory, rows, target, script=None):
-    files = files_of(directory)
-    loader = lambda name: read_revert_file(os.path.join(str(directory), name))  # noqa: E731
-    return plan_revert(files, rows, target, down_files(os.listdir(str(directory))),
-                       read_revert_file(str(directory / script)) if script else None, loader)
+    def load(name):
+        return read_revert_file(os.path.join(str(directory), name))
+
+    return plan_revert(files_of(directory), rows, target, down_files(os.listdir(str(directory))),
+                       read_revert_file(str(directory / script)) if script else None, load)
 
 
 def shape(steps):
