@@ -124,8 +124,8 @@ class RecoverBench(Bench):
             print("  %-44s %8.2f (%.2f)" % (key, seconds, self.results["median_seconds"][key]))
         print("\nratios and targets")
         for key, value in m.items():
-            print("  %-44s %8.3f (target <= %s: %s)" % (key, value, TARGETS[key],
-                                                         "met" if value <= TARGETS[key] else "NOT met"))
+            verdict = "met" if value <= TARGETS[key] else "NOT met"
+            print("  %-44s %8.3f (target <= %s: %s)" % (key, value, TARGETS[key], verdict))
 
     def save(self, name: str = "recover") -> str:
         return super().save(name)

@@ -13,7 +13,7 @@ version_added: 1.0.0
 description:
   - Finds the recovery points of a migration run in O(backup_dir) (the verified backups the migrate role takes
     C(before) the first migration and C(after_schema) and C(after_data)), picks the one asked for, verifies it, and
-    swaps it in for O(login_db) with the restore of M(knowledgehub.migration.pg_restore) (O(mode=swap)).
+    swaps it in for O(login_db) with the restore of M(knowledgehub.migration.pg_restore) (its C(mode=swap)).
   - Without O(run_id), the run is the newest one with recovery points of O(label). Without O(point), the point is
     C(before). A clone recovery point is preferred to a dump of the same point, because it swaps back in seconds.
   - A point that fails its verification is refused. A dump's archive must match its manifest (sha256 and size); a
