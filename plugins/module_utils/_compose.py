@@ -113,9 +113,8 @@ def dependents(config: dict[str, Any], service: str, volume: str | None = None) 
         if not grown:
             break
     for name, spec in sorted(services.items()):
-        mounts = (spec or {}).get("volumes") or []
-        if volume and name not in depth and any(isinstance(m, dict) and m.get("type") == "volume"
-                                                 and m.get("source") == volume for m in mounts):
+        mounts = [m for m in (spec or {}).get("volumes") or [] if isinstance(m, dict) and m.get("type") == "volume"]
+        if volume and name not in depth and any(m.get("source") == volume for m in mounts):
             depth[name] = 1
     return sorted((n for n in depth if n != service), key=lambda n: (-depth[n], n))
 

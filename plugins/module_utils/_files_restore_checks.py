@@ -191,7 +191,7 @@ def scan_members(path: str, kind: str, files: dict[str, Any] | None = None) -> d
                     problems.append("%r is not a plain relative path (absolute, '..', or a control character)"
                                     % member.name[:200])
                     continue
-                if kind == "volume" and name.split("/")[0].startswith(OWN_PREFIX):
+                if kind == "volume" and name.split("/", 1)[0].startswith(OWN_PREFIX):
                     problems.append("%s has a name this tool keeps for its own entries (%s*)" % (name, OWN_PREFIX))
                 facts: dict[str, Any] = {"mode": member.mode & 0o7777, "uid": member.uid, "gid": member.gid,
                                          "mtime": member.mtime}

@@ -30,7 +30,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
     space_verdict,
     utcnow,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import Project
+from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import ComposeError, Project
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._files_backup import arcname
 from ansible_collections.knowledgehub.migration.plugins.module_utils._files_restore_checks import (
@@ -122,8 +122,13 @@ class ConfigSteps:
                                % (self.project_dir, verdict["summary"]), {"free_space": verdict})
         services = list(self.p.get("restart_services") or [])
         if services:
-            known = Project.from_params(self.p).config().get("services") or {}
-            unknown = [s for s in services if s not in known]
+            try:
+                known = Project.from_params(self.p).config().get("services") or {}
+            except ComposeError as exc:  # the compose file itself may be what is put back
+                known = None
+                self.result["warnings"].append("restart_services could not be checked before the restore: %s"
+                                               % exc.message)
+            unknown = [s for s in services if known is not None and s not in known]
             if unknown:
                 raise RestoreError("restart_services names services the project does not have: %s. Nothing was "
                                    "changed." % ", ".join(unknown))

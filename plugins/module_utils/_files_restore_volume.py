@@ -296,7 +296,7 @@ class VolumeSteps:
         """After a failure: the services stopped, the old content put back, the services started again on it; then
         the failure, saying so. Never returns."""
         j = self.journal
-        why = error.message if isinstance(error, Failure) else first_line(error)
+        why = (error.message if isinstance(error, Failure) else first_line(error)).rstrip(".")
         what = "The restore of volume %s from backup %s %s: %s." % (j["volume"]["name"], j["backup_id"], how, why)
         stopped = j["step"] != "extracting"
         try:

@@ -108,14 +108,16 @@ options:
       - Why the backup is made (for example C(pre-migration)), recorded in the manifest.
     type: str
 seealso:
+  - module: knowledgehub.migration.compose_restore
   - module: knowledgehub.migration.pg_backup
   - module: community.docker.docker_compose_v2
 notes:
   - The module starts the stopped services again on every failure it can see. If its own process is killed while
     the database is stopped (C(kill -9), a lost host), start them by hand with C(docker compose start db api) in
     O(project_dir).
-  - To restore a volume archive, stop the service, empty the volume and extract the archive into it with C(tar
-    --numeric-owner -xf) in a one-off container of the service, then start it.
+  - M(knowledgehub.migration.compose_restore) puts an archive back, verified first, keeping what it replaces.
+  - A volume archive leaves out the entries named C(.kh-*) at the top of the volume, which
+    M(knowledgehub.migration.compose_restore) keeps there (the content a restore replaced, its lock).
 '''
 
 EXAMPLES = r'''

@@ -21,13 +21,13 @@ description:
     file, a directory or a link, and a link must lead inside the tree it is restored into, also when followed
     through the archive's other links. Devices, fifos and members under a link member are refused. There must be
     room for the content (O(check_free_space)).
-  - For a V(volume), the services that depend on O(db_service) (or O(stop_services)) and then O(db_service) are
-    stopped, in the order M(knowledgehub.migration.compose_backup) uses. The archive is extracted into the volume
-    beside the current content, in a one-off container of O(db_service) (C(docker compose run --rm --no-deps)).
-    The current content is then moved aside, kept whole as C(.kh-pre-restore-<UTC time>) at the top of the volume
-    (RV(previous_content)), and the restored content moved in, by renames. The services that were running are
-    started again, O(db_service) first and waited for until it is healthy. The kept content is removed only with
-    O(drop_previous).
+  - For a V(volume), the archive is first extracted into the volume beside its current content, into a hidden
+    directory, by a one-off container of O(db_service) (C(docker compose run --rm --no-deps)) while the services
+    still run. Then the services that depend on O(db_service) (or O(stop_services)) and O(db_service) are stopped, in
+    the order M(knowledgehub.migration.compose_backup) uses. The current content is moved aside, kept whole as
+    C(.kh-pre-restore-<UTC time>) at the top of the volume (RV(previous_content)), and the restored content moved
+    in, by renames. The services that were running are started again, O(db_service) first and waited for until it
+    is healthy. The kept content is removed only with O(drop_previous).
   - A volume restore is journaled in O(backup_dir) (C(compose-restore.journal.json)) before each step. If the module
     is killed (C(kill -9), a lost host), the next run of this module with that backup directory settles it first
     (RV(settled)). Before the swap it undoes it; during it, it finishes it. Then it starts the services that were
@@ -56,7 +56,7 @@ attributes:
     description: Nothing to diff; RV(files) and RV(previous_content) say what was replaced.
   idempotent:
     support: partial
-    details: A configuration restore leaves files that already hold the archived bytes alone, so a second run
+    description: A configuration restore leaves files that already hold the archived bytes alone, so a second run
       changes nothing. A volume restore replaces the volume's content at every run.
 requirements:
   - The docker CLI with the compose v2 plugin (C(docker compose)), or another command given in O(compose_command), on

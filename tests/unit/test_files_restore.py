@@ -79,8 +79,8 @@ def test_config_restore_puts_files_back_and_keeps_the_replaced_ones(made, projec
     os.chmod(project / "compose.yml", 0o666)
     (project / "config" / "extra.yml").write_text("not in the backup\n")
     result = restore(made, project)
-    assert result["changed"] and sorted(result["files"]["replaced"]) == [str(project / ".env"),
-                                                                        str(project / "compose.yml")]
+    replaced = sorted(result["files"]["replaced"])
+    assert result["changed"] and replaced == [str(project / ".env"), str(project / "compose.yml")]
     assert result["files"]["created"] == [str(project / "config" / "api.yml")]
     kept = {k["path"]: k["kept"] for k in result["kept_files"]}
     assert open(kept[str(project / ".env")]).read() == "POSTGRES_PASSWORD=changed\n"
