@@ -95,5 +95,5 @@ def test_a_failed_data_phase_goes_back_to_the_recovery_point_when_asked(inventor
     assert "MIGRATION FAILED on kh-staging" in out and "back at recovery point" in out
     assert "To go back" not in out
     assert legacy_db.snapshot(TABLES) == snapshot
-    assert legacy_db.sql("SELECT to_regclass('ai_memory_clusters') IS NULL") == "t"
+    assert legacy_db.sql("SELECT to_regclass('rag_configurations') IS NULL") == "t"
     assert legacy_db.schema_dump(exclude_ledger=True) == schema
