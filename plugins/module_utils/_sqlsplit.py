@@ -137,7 +137,7 @@ class _Splitter:
 
     def finish(self, end: int) -> None:
         text = self.script[self.start:end].strip()
-        if text and leading_words(text, 1):
+        if text:  # every statement that holds a token counts: "(SELECT 1)", "\\set x" (refused later), "'x'"
             self.statements.append(Statement(len(self.statements) + 1, self.start_line, text))
         self.start = None
         self.words = []

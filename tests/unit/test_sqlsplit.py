@@ -127,3 +127,10 @@ def test_a_migration_file_is_split_once_whatever_reads_it(tmp_path, monkeypatch)
     assert len(calls) == 1 and first == second and len(first) == 2
     first.pop()
     assert len(migration.statements()) == 2  # callers get their own list
+
+
+def test_statements_that_do_not_start_with_a_word_are_kept():
+    statements = split_sql("CREATE TABLE a (id int);\n\\set x 1\nCREATE TABLE b (id int);\n(SELECT 1);\n"
+                           "'x';\n-- only a comment\n;;\n")
+    assert [s.text.split()[0] for s in statements] == ["CREATE", "\\set", "(SELECT", "'x'"]
+    assert [s.line for s in statements] == [1, 2, 4, 5]
