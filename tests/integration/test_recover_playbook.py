@@ -97,3 +97,39 @@ def test_a_failed_data_phase_goes_back_to_the_recovery_point_when_asked(inventor
     assert legacy_db.snapshot(TABLES) == snapshot
     assert legacy_db.sql("SELECT to_regclass('rag_configurations') IS NULL") == "t"
     assert legacy_db.schema_dump(exclude_ledger=True) == schema
+
+
+def test_recover_by_the_revert_files_gives_back_the_schema_and_keeps_the_rows(inventory, legacy_db):
+    schema, snapshot = legacy_db.schema_dump(exclude_ledger=True), legacy_db.snapshot(TABLES)
+    assert run(inventory, MIGRATE_PLAYBOOK).returncode == 0
+    plan = run(inventory, RECOVER_PLAYBOOK, "--check", "-e", "recover_method=rollback_script")
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    assert "006_harden_rollback_functions.down.sql" in plan.stdout
+    assert legacy_db.sql("SELECT to_regclass('rag_configurations') IS NOT NULL") == "t"
+    proc = run(inventory, RECOVER_PLAYBOOK, "-e", "recover_method=rollback_script")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "reverted 006_harden_rollback_functions.down.sql, 005_data_migration.down.sql, " \
+        "004_hybrid_rag_schema.down.sql" in " ".join(proc.stdout.split())
+    assert _without_recovery_points(legacy_db.schema_dump(exclude_ledger=True)) == schema
+    assert legacy_db.snapshot(TABLES) == snapshot
+    assert legacy_db.rows("SELECT version, status FROM migration_log WHERE version >= '004' ORDER BY version") == [
+        ["004", "rolled_back"], ["005", "rolled_back"], ["006", "rolled_back"]]
+
+
+def _without_recovery_points(dump: str) -> str:
+    """The schema without the recovery-point table the migration's backups created beside the ledger (the revert
+    files revert the migrations, not the tool's own bookkeeping)."""
+    blocks = dump.split("\n--\n")
+    return "\n--\n".join(b for b in blocks if "migration_log_recovery_point" not in b)
+
+
+def test_a_failed_data_phase_is_reverted_by_the_revert_files_when_asked(inventory, legacy_db, failing_migrations):
+    snapshot = legacy_db.snapshot(TABLES)
+    proc = run(inventory, MIGRATE_PLAYBOOK, "-e", "migrate_migrations_src=%s" % failing_migrations,
+               "-e", "migrate_on_failure=rollback_script")
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert "MIGRATION FAILED on kh-staging" in out
+    assert "Database now: reverted by 006_harden_rollback_functions.down.sql" in out
+    assert legacy_db.sql("SELECT to_regclass('rag_configurations') IS NULL") == "t"
+    assert legacy_db.snapshot(TABLES) == snapshot
