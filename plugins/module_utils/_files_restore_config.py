@@ -37,8 +37,10 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._files_rest
     RestoreError,
     check_project,
     clear_journal,
+    journal_path,
     new_token,
     safe_name,
+    same_dir,
     write_journal,
 )
 
@@ -289,6 +291,11 @@ class ConfigSteps:
         """Remove the temporary files of a killed configuration restore; say what it had put back (each file whole:
         running the restore again finishes it)."""
         token = j["token"]
+        if not same_dir(j["project_dir"], self.project_dir) or not all(
+                c["path"].startswith(os.path.normpath(j["project_dir"]).rstrip("/") + "/") for c in j["changes"]):
+            raise RestoreError("The journal %s is of an interrupted configuration restore into %s: settle it first by "
+                               "running compose_restore with that project_dir. Nothing was changed."
+                               % (journal_path(self.backup_dir), j["project_dir"]))
         put_back = [c["path"] for c in j["changes"] if
                     (c.get("action") == "replace" and os.path.lexists(c["path"] + KEPT_INFIX + token)) or
                     (c.get("action") == "create" and os.path.lexists(c["path"]))]

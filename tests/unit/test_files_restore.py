@@ -143,13 +143,18 @@ def test_a_failure_midway_returns_every_file_already_put_back(made, project, tmp
 
 
 def test_a_link_on_the_way_out_of_the_project_is_refused(made, project, tmp_path):
+    one_file = run_job(FilesBackup(dict(backup_dir=str(tmp_path / "b2"), label="kh", project_dir=str(project),
+                                        paths=["config/api.yml"], compression="gzip")))  # no member for config/
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     shutil.rmtree(project / "config")
     os.symlink(str(outside), project / "config")
-    with pytest.raises(RestoreError, match="Nothing was changed") as caught:
+    with pytest.raises(RestoreError, match="config: it is not a directory") as caught:
         restore(made, project)
-    assert "config" in caught.value.message and os.listdir(outside) == []
+    assert "Nothing was changed" in caught.value.message and os.listdir(outside) == []
+    with pytest.raises(RestoreError, match=r"config/api\.yml: a link on the way leads out of the project"):
+        restore(one_file, project)
+    assert os.listdir(outside) == []
 
 
 def test_a_path_backed_up_from_outside_the_project_is_not_put_back(tmp_path, project):
@@ -332,3 +337,23 @@ def test_a_kill_before_any_rename_of_swap_or_undo_can_be_finished_or_undone(volu
             break
         undo_points += 1
     assert undo_points >= len(OLD) + len(NEW) - 2
+
+
+def test_a_killed_config_restore_is_settled_only_with_its_own_project(made, project, tmp_path):
+    """The journal a killed run left names temporary files: only the project it names is settled, by a run with
+    that project; any other run refuses (the journal never makes a run touch another directory)."""
+    (project / ".env").write_text("POSTGRES_PASSWORD=changed\n")
+    token = "20261125T031500Z"
+    temporary = project / ("..env.kh-restore-%s.tmp" % token)  # as the killed run named it: "." + name
+    temporary.write_text("half written")
+    journal = {"kind": "config", "token": token, "backup_id": made["backup_id"], "project_dir": str(project),
+               "step": "writing", "changes": [{"path": str(project / ".env"), "action": "replace"}]}
+    other = tmp_path / "other"
+    shutil.copytree(project, other, symlinks=True)
+    (tmp_path / "backups" / "compose-restore.journal.json").write_text(json.dumps(journal))
+    with pytest.raises(RestoreError, match="interrupted configuration restore into %s" % project):
+        restore(made, other, allow_other_project=True)
+    assert temporary.exists()
+    result = restore(made, project)
+    assert result["settled"][0]["temporary_files"] == [str(temporary)] and not temporary.exists()
+    assert (project / ".env").read_text() == "POSTGRES_PASSWORD=s3cret-test-value\n"
