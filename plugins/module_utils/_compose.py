@@ -69,9 +69,17 @@ def service_state(rows: list[dict[str, Any]], service: str) -> dict[str, str]:
     return {"state": "", "health": ""}
 
 
-def is_ready(state: dict[str, str]) -> bool:
-    """Running, and healthy when the service has a healthcheck."""
-    return state["state"] == "running" and state["health"] in ("", "healthy")
+def is_ready(state: dict[str, str], checked: bool = False) -> bool:
+    """Running, and healthy when the service has a healthcheck. With ``checked`` (the service is known to have one),
+    only healthy counts: a container just restarted by its restart policy shows no health yet."""
+    return state["state"] == "running" and state["health"] in (("healthy",) if checked else ("", "healthy"))
+
+
+def healthchecked(config: dict[str, Any]) -> list[str]:
+    """The services of ``config --format json`` that have a healthcheck (not disabled)."""
+    return sorted(name for name, spec in (config.get("services") or {}).items()
+                  if isinstance((spec or {}).get("healthcheck"), dict) and not spec["healthcheck"].get("disable")
+                  and spec["healthcheck"].get("test") not in (None, ["NONE"]))
 
 
 def volume_mount(config: dict[str, Any], service: str, volume: str) -> dict[str, str]:
@@ -192,29 +200,31 @@ class Project:
         self.stop(order, timeout)
         return order
 
-    def start_again(self, service: str, others: list[str], running: list[str], timeout: float) -> dict[str, float]:
+    def start_again(self, service: str, others: list[str], running: list[str], timeout: float,
+                    checked: tuple[str, ...] | list[str] = ()) -> dict[str, float]:
         """Start what ``stop_first`` stopped, only what was ``running`` before: ``service`` first, waited for, then
-        the others in the reverse order, each waited for. The monotonic times at which ``service`` was ready (or
-        not started) and at which all were."""
+        the others in the reverse order, each waited for (those in ``checked`` until healthy). The monotonic times at
+        which ``service`` was ready (or not started) and at which all were."""
         if service in running:
             self.start([service])
-            self.wait_ready(service, timeout)
+            self.wait_ready(service, timeout, service in checked)
         marks = {"service": time.monotonic()}
         again = [s for s in reversed(others) if s in running and s != service]
         if again:
             self.start(again)
             for name in again:
-                self.wait_ready(name, timeout)
+                self.wait_ready(name, timeout, name in checked)
         marks["all"] = time.monotonic()
         return marks
 
-    def wait_ready(self, service: str, timeout: float) -> float:
-        """Seconds until ``service`` is running (and healthy, when it has a healthcheck); ComposeError after timeout."""
+    def wait_ready(self, service: str, timeout: float, checked: bool = False) -> float:
+        """Seconds until ``service`` is running (and healthy, when it has a healthcheck: ``checked`` says it has one);
+        ComposeError after timeout."""
         started = time.monotonic()
         state = {"state": "", "health": ""}
         while time.monotonic() - started < timeout:
             state = self.state(service)
-            if is_ready(state):
+            if is_ready(state, checked):
                 return time.monotonic() - started
             time.sleep(0.2)
         raise ComposeError("Service %s was not ready within %d s (state %r, health %r). Look at `%s` and start it "

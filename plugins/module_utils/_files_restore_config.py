@@ -30,7 +30,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
     space_verdict,
     utcnow,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import ComposeError, Project
+from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import ComposeError, Project, healthchecked
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._files_backup import arcname
 from ansible_collections.knowledgehub.migration.plugins.module_utils._files_restore_checks import (
@@ -281,8 +281,9 @@ class ConfigSteps:
             return
         project = Project.from_params(self.p)
         project.run("up", "-d", "--no-deps", "--force-recreate", *services, timeout=600)
+        checked = healthchecked(project.config())
         for name in services:
-            project.wait_ready(name, int(self.p.get("ready_timeout") or 120))
+            project.wait_ready(name, int(self.p.get("ready_timeout") or 120), name in checked)
         self.result.update(changed=True, restarted_services=services)
 
     # -- what a killed run left ----------------------------------------------------------------------

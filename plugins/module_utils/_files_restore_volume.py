@@ -39,6 +39,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._compose im
     ComposeError,
     Project,
     dependents,
+    healthchecked,
     volume_mount,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
@@ -167,6 +168,7 @@ class VolumeSteps:
         self.project = Project.from_params(params)
         self.service = params.get("db_service") or "db"
         self.journal: dict[str, Any] = {}
+        self.checked: list[str] = []  # services with a healthcheck: started means healthy
 
     # -- the steps in the volume ------------------------------------------------------------------
 
@@ -185,10 +187,16 @@ class VolumeSteps:
     def _timeout(self, name: str, default: int) -> int:
         return int(self.p.get(name) or default)
 
+    def start(self, j: dict[str, Any]) -> dict[str, float]:
+        """The services of the journal that were running, started again in order, each waited for (healthy)."""
+        return self.project.start_again(self.service, j["others"], j["running"], self._timeout("ready_timeout", 120),
+                                        self.checked)
+
     # -- the plan -----------------------------------------------------------------------------------
 
     def plan(self, manifest: dict[str, Any], scan: dict[str, Any]) -> dict[str, Any]:
         config = self.project.config()
+        self.checked = healthchecked(config)
         volume = self.p.get("volume") or manifest["volume"]["volume"]
         mount = volume_mount(config, self.service, volume)
         self.result["project"] = check_project(manifest, self.p["project_dir"], bool(self.p.get("allow_other_project")), {
@@ -277,7 +285,7 @@ class VolumeSteps:
         """The services started on the restored content; if they do not come up, the old content goes back."""
         j = self.journal
         try:
-            return self.project.start_again(self.service, j["others"], j["running"], self._timeout("ready_timeout", 120))
+            return self.start(j)
         except Failure as exc:
             self.back_to_old(exc, "did not come up on the restored content")
         raise AssertionError("unreachable")  # pragma: no cover - back_to_old always raises
@@ -307,7 +315,7 @@ class VolumeSteps:
                                "project; it settles the journal first." % (what, exc.message,
                                                                            journal_path(self.backup_dir))) from None
         try:
-            self.project.start_again(self.service, j["others"], j["running"], self._timeout("ready_timeout", 120))
+            self.start(j)
         except Failure as exc:
             raise RestoreError("%s The old content was put back, but the services did not all come back: %s"
                                % (what, exc.message)) from None
@@ -337,7 +345,9 @@ class VolumeSteps:
             raise RestoreError("The journal %s is of an interrupted restore of service %s in project %s: settle it "
                                "first by running compose_restore with that project_dir and db_service. Nothing was "
                                "changed." % (journal_path(self.backup_dir), j["service"], j["project_dir"]))
-        mount = volume_mount(self.project.config(), self.service, j["volume"]["volume"])
+        config = self.project.config()
+        self.checked = healthchecked(config)
+        mount = volume_mount(config, self.service, j["volume"]["volume"])
         j = dict(j, volume=mount)
         self.journal = j
         step = j["step"]
@@ -363,14 +373,14 @@ class VolumeSteps:
                 entry.update(outcome="undone", why=exc.message)
                 self.to_old(j)
         try:
-            self.project.start_again(self.service, j["others"], j["running"], self._timeout("ready_timeout", 120))
+            self.start(j)
         except ComposeError as exc:
             if entry["outcome"] != "restored":
                 raise RestoreError("Settling the interrupted restore of backup %s put the old content back, but the "
                                    "services did not all come back: %s" % (j["backup_id"], exc.message)) from None
             entry.update(outcome="undone", why=exc.message)
             self.to_old(j)
-            self.project.start_again(self.service, j["others"], j["running"], self._timeout("ready_timeout", 120))
+            self.start(j)
         if entry["outcome"] == "restored" and j.get("drop_previous"):
             write_journal(self.backup_dir, j, "dropping")
             self.step("drop", mount["target"], j["token"])

@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import dependents
+from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import dependents, healthchecked, is_ready
 from ansible_collections.knowledgehub.migration.plugins.module_utils._files_restore_checks import (
     RestoreError,
     journal_problems,
@@ -185,3 +185,14 @@ def test_the_volume_inspection_is_parsed():
     assert parse_inspect(out) == {"free_bytes": 64836092 * 1024, "pg_version": "15",
                                   "own": [".kh-pre-restore-20261125T031500Z", ".kh-restore.lock"]}
     assert parse_inspect("overlay 1 1 1 1% /\npg_version=\n")["pg_version"] is None
+
+
+def test_a_service_known_to_have_a_healthcheck_is_ready_only_when_healthy():
+    # A container just restarted by its restart policy (a server crashing on a restored volume) shows no health
+    # yet: for a service with a healthcheck that is not ready.
+    assert is_ready({"state": "running", "health": ""}) and not is_ready({"state": "running", "health": ""}, True)
+    assert is_ready({"state": "running", "health": "healthy"}, True)
+    assert not is_ready({"state": "running", "health": "starting"}, True)
+    config = {"services": {"db": {"healthcheck": {"test": ["CMD", "pg_isready"]}}, "api": {},
+                           "off": {"healthcheck": {"disable": True}}, "none": {"healthcheck": {"test": ["NONE"]}}}}
+    assert healthchecked(config) == ["db"]
