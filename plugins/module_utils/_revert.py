@@ -20,10 +20,7 @@ Check mode (``plan``) reads the same things without the lock and without writing
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
-import uuid
 from typing import Any, Callable
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._details import LIMIT
@@ -31,12 +28,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._errors imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import MigrationFile, discover
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
-from ansible_collections.knowledgehub.migration.plugins.module_utils._options import (
-    check_duration,
-    check_non_negative,
-    check_run_id,
-    seconds,
-)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._revert_plan import (
     RevertError,
     RevertFile,
@@ -51,6 +42,8 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._runner_fil
     FileRun,
     MigrationFailed,
     Progress,
+    run_options,
+    run_record,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     ConnectionFailure,
@@ -59,8 +52,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._target imp
     psycopg2,
 )
 
-DURATIONS = ("lock_timeout", "statement_timeout", "idle_in_transaction_timeout")
-COUNTS = ("lock_retries", "lock_retry_delay", "blocking_sessions_timeout", "long_transaction_seconds")
 
 # In the revert's transaction: the rows of the versions it reverts. 'rolled_back' is allowed because a revert
 # script may turn them itself (rollback_004_005.sql does, for its use by hand), in the same transaction.
@@ -180,19 +171,13 @@ class RollbackJob(Job):
 
     def _prepare(self) -> None:
         """Options, files and revert_script checked before connecting; then the control connection."""
-        for option in DURATIONS:
-            self.options[option] = check_duration(option, self.params[option])
-        check_non_negative(self.params, *COUNTS)
-        self.options["lock_wait_timeout"] = seconds("lock_wait_timeout", self.params["lock_wait_timeout"])
-        self.options["run_id"] = check_run_id(self.params.get("run_id"))
+        self.options = run_options(self.params)
         directory = self.params["migrations_dir"]
         self.files, self.ignored = discover(directory)
         self.target_version = check_target(self.params.get("target_version"), self.files)
         script = resolve_script(directory, self.params.get("revert_script"))
         self.script = read_revert_file(script) if script else None
-        self.run = dict(executed_by=self.params.get("executed_by") or getpass.getuser(),
-                        executed_from=socket.gethostname(), job_id=self.params.get("job_id"),
-                        run_id=self.options["run_id"] or str(uuid.uuid4()))
+        self.run = run_record(self.params, self.options["run_id"])
         self.result["run_id"] = self.run["run_id"]
         self.ledger = Ledger(self.target.connect("pg_rollback control", autocommit=True),
                              self.params["ledger_schema"], self.params["ledger_table"])

@@ -23,9 +23,6 @@ a migration that ran), and what the run applied and learnt before it.
 
 from __future__ import annotations
 
-import getpass
-import socket
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -53,15 +50,14 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations
     discover,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
-from ansible_collections.knowledgehub.migration.plugins.module_utils._options import (
-    check_duration,
-    check_non_negative,
-    check_run_id,
-    seconds,
-)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._plan import Plan, make_plan
 from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import recovery_point_table
-from ansible_collections.knowledgehub.migration.plugins.module_utils._runner_file import FileRun, MigrationFailed
+from ansible_collections.knowledgehub.migration.plugins.module_utils._runner_file import (
+    FileRun,
+    MigrationFailed,
+    run_options,
+    run_record,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     ConnectionFailure,
     Target,
@@ -69,8 +65,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._target imp
     psycopg2,
 )
 
-DURATIONS = ("lock_timeout", "statement_timeout", "idle_in_transaction_timeout")
-COUNTS = ("lock_retries", "lock_retry_delay", "blocking_sessions_timeout", "long_transaction_seconds")
 
 
 @dataclass
@@ -150,16 +144,14 @@ class MigrationJob(Job):
 
     def plan(self) -> dict[str, Any]:
         """Check mode: the plan, the gate and the locks, read without the lock. A real run: files and connection."""
-        self._check_options()
+        self.options = run_options(self.params)
         try:
             self.files, self.ignored = discover(self.params["migrations_dir"])
         except MigrationError as exc:
             exc.details.update(changed=False, ignored_files=[], ignored_reasons={})
             raise
         # several invocations (the phases of one run) may share a run id; each ledger row it writes carries it
-        self.run = dict(executed_by=self.params.get("executed_by") or getpass.getuser(),
-                        executed_from=socket.gethostname(), job_id=self.params.get("job_id"),
-                        run_id=self.options["run_id"] or str(uuid.uuid4()), backup_ref=self.params.get("backup_ref"))
+        self.run = run_record(self.params, self.options["run_id"], backup_ref=self.params.get("backup_ref"))
         self.result = RunResult(run_id=self.run["run_id"])
         return self._guarded(self._plan_only if self.check_mode else self._connect)
 
@@ -170,14 +162,6 @@ class MigrationJob(Job):
     def close(self) -> None:
         if self.ledger is not None and not self.ledger.conn.closed:
             self.ledger.conn.close()
-
-    def _check_options(self) -> None:
-        """The options' values, checked before anything is done (OptionError names the first wrong one)."""
-        for option in DURATIONS:
-            self.options[option] = check_duration(option, self.params[option])
-        check_non_negative(self.params, *COUNTS)
-        self.options["lock_wait_timeout"] = seconds("lock_wait_timeout", self.params["lock_wait_timeout"])
-        self.options["run_id"] = check_run_id(self.params.get("run_id"))
 
     def _guarded(self, step: Callable[[], None]) -> dict[str, Any]:
         """Run ``step`` and return the result; a failure leaves with the failed result in its details."""

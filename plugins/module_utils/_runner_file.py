@@ -20,8 +20,11 @@ what the ledger now holds (``MigrationFailed``).
 
 from __future__ import annotations
 
+import getpass
 import random
+import socket
 import time
+import uuid
 from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._activity import (
@@ -32,12 +35,39 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._activity i
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import MigrationError, MigrationFile
+from ansible_collections.knowledgehub.migration.plugins.module_utils._options import (
+    check_duration,
+    check_non_negative,
+    check_run_id,
+    seconds,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     ConnectionFailure,
     Target,
     pgsql,
     psycopg2,
 )
+
+DURATIONS = ("lock_timeout", "statement_timeout", "idle_in_transaction_timeout")
+COUNTS = ("lock_retries", "lock_retry_delay", "blocking_sessions_timeout", "long_transaction_seconds")
+
+
+def run_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The options a FileRun reads, checked before anything is done (OptionError names the first wrong one):
+    pg_migrate's and pg_rollback's alike."""
+    options = dict(params)
+    for option in DURATIONS:
+        options[option] = check_duration(option, params[option])
+    check_non_negative(params, *COUNTS)
+    options["lock_wait_timeout"] = seconds("lock_wait_timeout", params["lock_wait_timeout"])
+    options["run_id"] = check_run_id(params.get("run_id"))
+    return options
+
+
+def run_record(params: dict[str, Any], run_id: str | None, **extra: Any) -> dict[str, Any]:
+    """Who runs, from where, in which job and run (a new run id unless given): what the ledger rows record."""
+    return dict(executed_by=params.get("executed_by") or getpass.getuser(), executed_from=socket.gethostname(),
+                job_id=params.get("job_id"), run_id=run_id or str(uuid.uuid4()), **extra)
 
 # Errors after which PostgreSQL has already rolled our work back and a retry may succeed:
 # lock timeout, deadlock (we are the victim), serialization failure.
