@@ -66,7 +66,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._target imp
 )
 
 
-
 @dataclass
 class RunResult:
     changed: bool = False

@@ -69,6 +69,7 @@ def run_record(params: dict[str, Any], run_id: str | None, **extra: Any) -> dict
     return dict(executed_by=params.get("executed_by") or getpass.getuser(), executed_from=socket.gethostname(),
                 job_id=params.get("job_id"), run_id=run_id or str(uuid.uuid4()), **extra)
 
+
 # Errors after which PostgreSQL has already rolled our work back and a retry may succeed:
 # lock timeout, deadlock (we are the victim), serialization failure.
 RETRYABLE = (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected,
