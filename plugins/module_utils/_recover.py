@@ -23,6 +23,7 @@ in place and the rerun only reports it. Nothing is dropped.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from typing import Any
 
@@ -125,8 +126,6 @@ def journal_path(backup_dir: str, label: str) -> str:
 
 
 def read_journal(path: str) -> dict[str, Any]:
-    import json  # pylint: disable=import-outside-toplevel
-
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
