@@ -158,6 +158,18 @@ options:
     type: list
     elements: str
     default: []
+  lint_small_table_rows:
+    description:
+      - The lint gate judges each blocking finding against the database. A finding about a lock, a scan or a
+        rewrite of a table does not block when the table is created earlier in the run (by an earlier pending
+        file or an earlier statement) or holds fewer rows than this. A finding about data that would be lost
+        (C(ban-drop-column), C(ban-drop-table)) is relaxed only for a new or empty table; a rename only for a new
+        table. Relaxed findings are reported with C(relaxed=true) and the C(reason).
+      - Rows are read from C(pg_class.reltuples); a table is counted, never further than this number plus one,
+        only when the estimate is below it.
+      - V(0) turns this off; every finding then keeps the level of the policy.
+    type: int
+    default: 1000
   details_file:
     description:
       - A JSON file to receive the whole analysis of the pending files. It holds every lint finding and, in check
@@ -346,6 +358,7 @@ def main():
         squawk_path=dict(type="path"),
         lint_levels=dict(type="dict"),
         lint_accept=dict(type="list", elements="str", default=[]),
+        lint_small_table_rows=dict(type="int", default=1000),
         details_file=dict(type="path"),
         executed_by=dict(type="str"),
         job_id=dict(type="str"),
