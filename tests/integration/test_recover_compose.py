@@ -27,12 +27,12 @@ RECOVER_PLAYBOOK = "playbooks/recover.yml"
 PG_DUMP = "/usr/lib/postgresql/15/bin/pg_dump"
 
 
-def schema(host) -> str:
+def schema(host, *exclude: str) -> str:
     """pg_dump --schema-only of the host's database, without the ledger (the point "before" holds the one the
-    baseline created; the legacy database has none)."""
+    baseline created; the legacy database has none) and the tables in ``exclude``."""
     env = host.env_file()
     proc = host.run([PG_DUMP if os.path.exists(PG_DUMP) else "pg_dump", "--schema-only", "--no-owner",
-                     "--exclude-table", "migration_log", "-h", "127.0.0.1", "-p", "5433", "-U", env["POSTGRES_USER"],
+                     "--exclude-table", "migration_log", *("--exclude-table=%s" % name for name in exclude), "-h", "127.0.0.1", "-p", "5433", "-U", env["POSTGRES_USER"],
                      "-d", "knowledgehub"], cwd="/", env={"PGPASSFILE": str(host.pgpassfile)})
     return "".join(line for line in proc.stdout.splitlines(keepends=True)
                    if not line.startswith(("\\restrict ", "\\unrestrict ")))
@@ -111,3 +111,33 @@ def test_a_failed_data_phase_goes_back_to_the_recovery_point_with_the_api_runnin
     out = " ".join(proc.stdout.split())
     assert "MIGRATION FAILED on staging" in out and "back at recovery point" in out
     assert_back_before_the_migration(host, before_schema, before_content)
+
+
+def test_recover_by_the_volume_archive_and_the_configuration_archive(compose_hosts, legacy):
+    """recover_method=volume puts the postgres_data archive of the run's first point back (compose_restore stops and
+    starts db and api), recover_config the configuration archive; --check first changes nothing."""
+    host, before_schema, before_content, backup_dir = legacy
+    api_yml = host.project_dir / "config" / "api.yml"
+    saved = api_yml.read_bytes()
+    proc = play(compose_hosts, MIGRATE_PLAYBOOK, backup_dir,
+                "-e", '{"migrate_config_paths": ["compose.yml", ".env", "config"], "migrate_volume": "postgres_data"}')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    api_yml.write_bytes(saved + b"# changed after the migration\n")
+    options = ("-e", "recover_method=volume", "-e", "recover_config=true", "-e", '{"recover_config_restart": ["api"]}')
+    check = play(compose_hosts, RECOVER_PLAYBOOK, backup_dir, "--check", *options)
+    assert check.returncode == 0, check.stdout[-4000:]
+    assert "CHECK MODE: nothing was changed. The volume archive knowledgehub-volume_" in " ".join(check.stdout.split())
+    assert host.psql("SELECT to_regclass('rag_configurations') IS NOT NULL") == "t"
+    assert api_yml.read_bytes() != saved
+    proc = play(compose_hosts, RECOVER_PLAYBOOK, backup_dir, *options)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    out = " ".join(proc.stdout.split())
+    assert "staging: volume postgres_data put back from knowledgehub-volume_" in out, out[-3000:]
+    assert "kept in the volume as .kh-pre-restore-" in out and "Configuration: " in out
+    assert "kh-test-only-password" not in proc.stdout
+    assert api_yml.read_bytes() == saved
+    # The volume was archived after the point's row was recorded: it holds the recovery-point table too.
+    assert schema(host, "migration_log_recovery_point*") == before_schema
+    assert content(host) == before_content
+    assert host.psql("SELECT to_regclass('rag_configurations') IS NULL") == "t"
+    wait_for(lambda: ready(host, "api"), "the api to be healthy", timeout=60)
