@@ -1,0 +1,188 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The pre-migration snapshot: per chosen table its columns, primary key, row count and a digest of every row keyed by
+its primary key, in ``<backup_dir>/<run_id>.snapshot.json`` (0600, written atomically, no connection facts).
+
+The digests are computed on the server, ``left(md5(ROW(<columns>)::text), 16)`` (64 bits: the chance that a changed
+row keeps its digest is 2^-64), and streamed through a server-side cursor, so only keys and digests travel. All the
+tables are read in one REPEATABLE READ READ ONLY transaction (one consistent moment, ``taken_at``, the server's
+clock), with the settings that shape the text of a value pinned (``SETTINGS``: dates, intervals, time zone, float
+digits, bytea, money), so a compare in another session hashes the same values to the same text. The transaction holds
+ACCESS SHARE locks on the tables while it reads: take the snapshot before the migration, not during it.
+
+A table without a primary key is counted, not hashed (its rows have no identity to compare by). Columns named in
+``exclude`` (``table.column``) are left out of the digests, for counters the application bumps all the time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Iterator
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import fsync_dir
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
+from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql
+
+FORMAT = "knowledgehub.migration snapshot 1"
+SUFFIX = ".snapshot.json"
+DIGEST_CHARS = 16
+ITERSIZE = 20000
+SETTINGS = (("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"), ("TimeZone", "UTC"),
+            ("extra_float_digits", "1"), ("bytea_output", "hex"), ("lc_monetary", "C"))
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class SnapshotError(Failure):
+    """A snapshot cannot be taken, written or read as asked."""
+
+
+def snapshot_path(backup_dir: str, run_id: str) -> str:
+    """``<backup_dir>/<run_id>.snapshot.json``; the run id must be a UUID or a plain name (it names the file)."""
+    if not run_id:
+        raise SnapshotError("snapshot needs run_id: the snapshot file is <backup_dir>/<run_id>.snapshot.json "
+                            "(the migrate role's run id, or a name of yours). Nothing was done.")
+    if not (is_uuid(run_id) or _NAME.match(run_id)) or ".." in run_id:
+        raise SnapshotError("run_id=%r cannot name a file: give a UUID or letters, digits, '_', '.' and '-'. "
+                            "Nothing was done." % run_id)
+    return os.path.join(os.path.abspath(backup_dir), run_id + SUFFIX)
+
+
+def begin(conn: Any, statement_timeout: str, lock_timeout: str) -> str:
+    """Start the snapshot's transaction on ``conn`` (not autocommit): REPEATABLE READ, READ ONLY, the text settings
+    pinned; returns its moment (the server's now(), ISO 8601 UTC)."""
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    with conn.cursor() as cur:
+        for name, value in SETTINGS + (("statement_timeout", statement_timeout), ("lock_timeout", lock_timeout)):
+            cur.execute("SELECT set_config(%s, %s, true)", (name, value))
+        cur.execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
+        return cur.fetchone()[0]
+
+
+def layout(cur: Any, schema: str, table: str) -> dict[str, Any]:
+    """A table's columns (name, type) in order and its primary key's columns."""
+    ident = pgsql.Identifier(schema, table).as_string(cur)
+    cur.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (ident,))
+    columns = [{"name": n, "type": t} for n, t in cur.fetchall()]
+    cur.execute("SELECT a.attname FROM pg_index x JOIN unnest(x.indkey) WITH ORDINALITY u(n, i) ON true "
+                "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n "
+                "WHERE x.indrelid = to_regclass(%s) AND x.indisprimary ORDER BY u.i", (ident,))
+    return {"columns": columns, "primary_key": [r[0] for r in cur.fetchall()]}
+
+
+def excluded(table: str, exclude: list[str]) -> set[str]:
+    """The columns of ``table`` that ``exclude`` (``table.column`` or ``schema.table.column``) names."""
+    out = set()
+    for item in exclude:
+        parts = item.split(".")
+        if len(parts) >= 2 and parts[-2] == table:
+            out.add(parts[-1])
+    return out
+
+
+def rows_query(schema: str, table: str, key: list[str], columns: list[str], newer_than: bool = False) -> Any:
+    """key text, digest (and with ``newer_than``, whether updated_at is later than the parameter) of every row."""
+    idents = [pgsql.Identifier(c) for c in columns]
+    if len(key) == 1:
+        key_sql = pgsql.SQL("{k}::text").format(k=pgsql.Identifier(key[0]))
+    else:
+        key_sql = pgsql.SQL("ROW({k})::text").format(k=pgsql.SQL(", ").join(pgsql.Identifier(k) for k in key))
+    digest = pgsql.SQL("left(md5(ROW({c})::text), %d)" % DIGEST_CHARS).format(c=pgsql.SQL(", ").join(idents))
+    extra = pgsql.SQL(", coalesce(updated_at > %s::timestamptz, false)") if newer_than else pgsql.SQL("")
+    return pgsql.SQL("SELECT {key}, {digest}{extra} FROM ONLY {t}").format(
+        key=key_sql, digest=digest, extra=extra, t=pgsql.Identifier(schema, table))
+
+
+def stream(conn: Any, query: Any, args: Any = None, name: str = "kh_snapshot") -> Iterator[tuple]:
+    """The rows of ``query`` through a server-side cursor, ITERSIZE at a time."""
+    with conn.cursor(name=name) as cur:
+        cur.itersize = ITERSIZE
+        cur.execute(query, args)
+        yield from cur
+
+
+def take(conn: Any, tables: list[tuple[str, str]], exclude: list[str], taken_at: str) -> dict[str, Any]:
+    """Read every table in the transaction ``begin`` opened; returns the snapshot's ``tables``."""
+    out: dict[str, Any] = {}
+    for number, (schema, table) in enumerate(tables):
+        with conn.cursor() as cur:
+            shape = layout(cur, schema, table)
+        left_out = excluded(table, exclude)
+        names = [c["name"] for c in shape["columns"] if c["name"] not in left_out]
+        entry: dict[str, Any] = {"schema": schema, "name": table, "columns": [
+            c for c in shape["columns"] if c["name"] in names], "excluded_columns": sorted(left_out),
+            "primary_key": shape["primary_key"], "taken_at": taken_at}
+        if shape["primary_key"] and names:
+            hashes = dict(stream(conn, rows_query(schema, table, shape["primary_key"], names),
+                                 name="kh_snapshot_%d" % number))
+            entry.update(rows=len(hashes), hashes=hashes)
+        else:
+            with conn.cursor() as cur:
+                cur.execute(pgsql.SQL("SELECT count(*) FROM ONLY {t}").format(t=pgsql.Identifier(schema, table)))
+                entry.update(rows=int(cur.fetchone()[0]), hashes=None)
+        out["%s.%s" % (schema, table)] = entry
+    return out
+
+
+def write(path: str, document: dict[str, Any]) -> int:
+    """``document`` as compact JSON at ``path``: a private temporary file, fsynced, renamed into place; returns
+    its size in bytes. A link or directory at ``path`` is refused."""
+    if os.path.islink(path) or os.path.isdir(path):
+        raise SnapshotError("%s is a %s: the snapshot is never written through it. Move it aside. Nothing was "
+                            "written." % (path, "symbolic link" if os.path.islink(path) else "directory"))
+    directory = os.path.dirname(path)
+    tmp = os.path.join(directory, ".%s.tmp" % os.path.basename(path))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, separators=(",", ":"), sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+    return os.path.getsize(path)
+
+
+def read(path: str) -> dict[str, Any]:
+    """A snapshot file, its shape checked; SnapshotError says what is wrong and what to do."""
+    if os.path.islink(path):
+        raise SnapshotError("snapshot %s is a symbolic link: it is never read through one." % path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        raise SnapshotError("No snapshot %s: take one before the migration (snapshot=take with the same backup_dir "
+                            "and run_id)." % path) from None
+    except (OSError, ValueError) as exc:
+        raise SnapshotError("Snapshot %s cannot be read (%s): it is damaged; take a new one before the next "
+                            "migration." % (path, exc)) from None
+    tables = document.get("tables") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or document.get("format") != FORMAT or not isinstance(tables, dict):
+        raise SnapshotError("%s is not a snapshot of this collection (format %r expected)." % (path, FORMAT))
+    for name, entry in tables.items():
+        good = isinstance(entry, dict) and isinstance(entry.get("columns"), list) and \
+            isinstance(entry.get("primary_key"), list) and isinstance(entry.get("rows"), int) and \
+            (entry.get("hashes") is None or isinstance(entry.get("hashes"), dict))
+        if not good:
+            raise SnapshotError("Snapshot %s: the entry of table %s is damaged." % (path, name))
+    return document
+
+
+def summary(path: str, document: dict[str, Any], size: int | None = None) -> dict[str, Any]:
+    """The result's ``snapshot``: path, moment, and per table its row count."""
+    out = {"path": path, "run_id": document.get("run_id"), "taken_at": document.get("taken_at"),
+           "tables": {name: entry["rows"] for name, entry in document["tables"].items()},
+           "rows": sum(entry["rows"] for entry in document["tables"].values())}
+    if size is not None:
+        out["bytes"] = size
+    return out

@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A snapshot (``_snapshot``) against the database now: which rows are still there unchanged.
+
+Each table is hashed again over the SAME columns the snapshot hashed (columns a migration added since, such as
+004's on ai_memories, are not part of it), in one REPEATABLE READ READ ONLY transaction with the same pinned
+settings. Every row of the snapshot is then
+
+* ``unchanged``: there, same digest;
+* ``changed``: there, another digest;
+* ``changed_by_application``: another digest, and the table has an ``updated_at`` column (in the snapshot) whose value
+  is now later than the snapshot's moment. That is a hint, not a proof, so these rows are not counted as
+  preserved either: a writer may set ``updated_at`` from its own clock, a transaction that began before the snapshot
+  and committed after it has an older ``updated_at``, the application may change a row without touching it
+  (KnowledgeHub's usage counters), and a migration that sets it would be taken for the application;
+* ``missing``: gone.
+
+Rows added since the snapshot are counted apart (``added``): they are no loss. ``data_preserved_percent`` is
+unchanged rows over snapshot rows, rounded DOWN to 2 decimals, so one lost row in a million never reads 100.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot import rows_query, stream
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql
+from ansible_collections.knowledgehub.migration.plugins.module_utils._validate_expect import check
+
+STATUSES = ("unchanged", "changed", "changed_by_application", "missing", "added")
+# Differences kept per table (for the details file; the result keeps fewer).
+KEEP = 10000
+EXAMPLES = 3
+
+
+def preserved_percent(unchanged: int, total: int) -> float:
+    """``unchanged / total`` in percent, rounded down to 2 decimals (100.0 for an empty snapshot)."""
+    if total <= 0:
+        return 100.0
+    return math.floor(unchanged * 10000 / total) / 100
+
+
+def classify(snapshot: dict[str, str], current: Iterable[tuple], keep: int = KEEP) -> dict[str, Any]:
+    """Compare a snapshot's digests (key -> digest; consumed) with the rows now: (key, digest) or (key, digest,
+    newer). Returns the counts per status and up to ``keep`` differences [(key, status)], missing ones last."""
+    counts = {s: 0 for s in STATUSES}
+    differences: list[tuple[str, str]] = []
+    for row in current:
+        key, digest = row[0], row[1]
+        old = snapshot.pop(key, None)
+        if old is None:
+            counts["added"] += 1
+            continue
+        if old == digest:
+            counts["unchanged"] += 1
+            continue
+        status = "changed_by_application" if len(row) > 2 and row[2] else "changed"
+        counts[status] += 1
+        if len(differences) < keep:
+            differences.append((key, status))
+    counts["missing"] = len(snapshot)
+    for key in sorted(snapshot)[:max(0, keep - len(differences))]:
+        differences.append((key, "missing"))
+    return {"counts": counts, "differences": differences}
+
+
+def table_verdict(name: str, rows: int, counts: dict[str, int], differences: list[tuple[str, str]],
+                  note: str = "") -> dict[str, Any]:
+    """The check of one table: fail on a missing or changed row, warn on rows changed by the application only."""
+    lost = counts["missing"] + counts["changed"]
+    status = "fail" if lost else "warn" if counts["changed_by_application"] else "pass"
+    percent = preserved_percent(counts["unchanged"], rows)
+    parts = ["%d of %d rows unchanged (%s%%)" % (counts["unchanged"], rows, _percent(percent))]
+    for kind in ("missing", "changed", "changed_by_application"):
+        if counts[kind]:
+            keys = [k for k, s in differences if s == kind][:EXAMPLES]
+            parts.append("%d %s (%s%s)" % (counts[kind], kind.replace("_", " "), "key " + ", ".join(keys),
+                                           " ..." if counts[kind] > len(keys) else ""))
+    if counts["added"]:
+        parts.append("%d added since the snapshot (not a loss)" % counts["added"])
+    if note:
+        parts.append(note)
+    return check("snapshot %s" % name, "data", status, "%d unchanged" % counts["unchanged"], "%d unchanged" % rows,
+                 "snapshot %s: %s" % (name, "; ".join(parts)))
+
+
+def _percent(value: float) -> str:
+    return ("%.2f" % value).rstrip("0").rstrip(".")
+
+
+def compare_table(conn: Any, name: str, entry: dict[str, Any], number: int) -> dict[str, Any]:
+    """One table of the snapshot against the database (in the caller's transaction): counts, differences, check."""
+    schema, table = entry.get("schema") or name.split(".", 1)[0], entry.get("name") or name.split(".", 1)[1]
+    columns = [c["name"] for c in entry["columns"]]
+    with conn.cursor() as cur:
+        cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                    "AND NOT attisdropped", (pgsql.Identifier(schema, table).as_string(cur),))
+        now = {r[0] for r in cur.fetchall()}
+    rows = entry["rows"]
+    if not now:
+        counts = dict({s: 0 for s in STATUSES}, missing=rows)
+        return _outcome(name, rows, counts, [("*", "missing")], "table %s no longer exists" % name)
+    gone = [c for c in columns + entry["primary_key"] if c not in now]
+    if gone:
+        counts = dict({s: 0 for s in STATUSES}, changed=rows)
+        return _outcome(name, rows, counts, [("*", "changed")], "column(s) %s of the snapshot no longer exist, so "
+                        "every row of %s is counted as changed" % (", ".join(sorted(set(gone))), name))
+    if entry.get("hashes") is None:
+        with conn.cursor() as cur:
+            cur.execute(pgsql.SQL("SELECT count(*) FROM ONLY {t}").format(t=pgsql.Identifier(schema, table)))
+            count = int(cur.fetchone()[0])
+        counts = dict({s: 0 for s in STATUSES}, unchanged=min(rows, count), missing=max(0, rows - count),
+                      added=max(0, count - rows))
+        return _outcome(name, rows, counts, [], "no primary key: rows are counted, not compared")
+    newer = "updated_at" in columns
+    query = rows_query(schema, table, entry["primary_key"], columns, newer_than=newer)
+    args = (entry.get("taken_at"),) if newer else None
+    found = classify(entry["hashes"], stream(conn, query, args, name="kh_compare_%d" % number))
+    return _outcome(name, rows, found["counts"], found["differences"])
+
+
+def _outcome(name: str, rows: int, counts: dict[str, int], differences: list[tuple[str, str]],
+             note: str = "") -> dict[str, Any]:
+    return {"table": name, "rows": rows, "counts": counts, "differences": differences,
+            "check": table_verdict(name, rows, counts, differences, note)}
+
+
+def compare(conn: Any, document: dict[str, Any]) -> dict[str, Any]:
+    """Every table of the snapshot; the result's ``data_preserved_percent``, ``snapshot_comparison`` (per table),
+    the differences [{table, key, status}] and one check per table."""
+    outcomes = [compare_table(conn, name, entry, number)
+                for number, (name, entry) in enumerate(sorted(document["tables"].items()))]
+    total = sum(o["rows"] for o in outcomes)
+    unchanged = sum(o["counts"]["unchanged"] for o in outcomes)
+    per_table = {o["table"]: dict(o["counts"], rows_in_snapshot=o["rows"],
+                                  preserved_percent=preserved_percent(o["counts"]["unchanged"], o["rows"]))
+                 for o in outcomes}
+    differences = [{"table": o["table"], "key": key, "status": status}
+                   for o in outcomes for key, status in o["differences"]]
+    totals = {s: sum(o["counts"][s] for o in outcomes) for s in STATUSES}
+    return {"data_preserved_percent": preserved_percent(unchanged, total), "rows_in_snapshot": total,
+            "totals": totals, "tables": per_table, "differences": differences,
+            "differences_total": totals["changed"] + totals["changed_by_application"] + totals["missing"],
+            "checks": [o["check"] for o in outcomes]}
