@@ -85,6 +85,15 @@
 --                                which bounds how long the application can wait
 --                                for a row 005 holds
 --   migration_005.batch_pause    milliseconds to sleep between batches (0)
+--
+-- Throttle (set by pg_migrate's monitor under monitor_policy=pause, see
+-- plugins/module_utils/_monitor.py): when knowledgehub.throttle_lock holds
+-- an advisory-lock key, every batch loop below waits between two batches
+-- while it cannot take that lock in shared mode (pg_try_advisory_lock_shared
+-- and pg_sleep, never a blocking lock call: lock_timeout would fire), then
+-- lets it go. The monitor holds the lock exclusively to pause the batches;
+-- the lock dies with the monitor's session, so a dead monitor never stalls
+-- 005. A pause happens only after a COMMIT: nothing is held while paused.
 
 
 -- ---------------------------------------------------------------------------
@@ -608,6 +617,8 @@ DECLARE
     v_batch    integer;
     v_ms       double precision;
     v_pause    double precision := coalesce(nullif(current_setting('migration_005.batch_pause', true), '')::double precision, 0) / 1000;
+    v_throttle bigint := nullif(current_setting('knowledgehub.throttle_lock', true), '')::bigint;
+    v_wait     timestamptz;
     v_total    bigint;
     v_done     bigint := 0;
     v_last     uuid;
@@ -674,6 +685,17 @@ BEGIN
             IF v_pause > 0 THEN
                 PERFORM pg_sleep(v_pause);
             END IF;
+            IF v_throttle IS NOT NULL THEN
+                v_wait := clock_timestamp();
+                WHILE NOT pg_try_advisory_lock_shared(v_throttle) LOOP
+                    PERFORM pg_sleep(0.2);
+                END LOOP;
+                PERFORM pg_advisory_unlock_shared(v_throttle);
+                IF clock_timestamp() - v_wait > interval '0.5 s' THEN
+                    RAISE NOTICE '005 ai_memories: paused % s by the throttle (knowledgehub.throttle_lock)',
+                        round(extract(epoch FROM clock_timestamp() - v_wait)::numeric, 1);
+                END IF;
+            END IF;
         END IF;
     END LOOP;
     RAISE NOTICE '005 ai_memories: done, % memories in % batches, % s, longest batch % ms, % queued for the catch-up, % retries',
@@ -690,6 +712,8 @@ DECLARE
     v_batch    integer;
     v_ms       double precision;
     v_pause    double precision := coalesce(nullif(current_setting('migration_005.batch_pause', true), '')::double precision, 0) / 1000;
+    v_throttle bigint := nullif(current_setting('knowledgehub.throttle_lock', true), '')::bigint;
+    v_wait     timestamptz;
     v_total    bigint;
     v_done     bigint;
     v_last     uuid;
@@ -763,6 +787,17 @@ BEGIN
             IF v_pause > 0 THEN
                 PERFORM pg_sleep(v_pause);
             END IF;
+            IF v_throttle IS NOT NULL THEN
+                v_wait := clock_timestamp();
+                WHILE NOT pg_try_advisory_lock_shared(v_throttle) LOOP
+                    PERFORM pg_sleep(0.2);
+                END LOOP;
+                PERFORM pg_advisory_unlock_shared(v_throttle);
+                IF clock_timestamp() - v_wait > interval '0.5 s' THEN
+                    RAISE NOTICE '005 ingestion_logs: paused % s by the throttle (knowledgehub.throttle_lock)',
+                        round(extract(epoch FROM clock_timestamp() - v_wait)::numeric, 1);
+                END IF;
+            END IF;
         END IF;
     END LOOP;
     RAISE NOTICE '005 ingestion_logs: done, % documents in % batches, % s, longest batch % ms, % queued for the catch-up, % retries',
@@ -780,6 +815,8 @@ DECLARE
     v_batch    integer;
     v_ms       double precision;
     v_pause    double precision := coalesce(nullif(current_setting('migration_005.batch_pause', true), '')::double precision, 0) / 1000;
+    v_throttle bigint := nullif(current_setting('knowledgehub.throttle_lock', true), '')::bigint;
+    v_wait     timestamptz;
     v_total    bigint;
     v_done     bigint;
     v_last     bigint;
@@ -840,6 +877,17 @@ BEGIN
             END IF;
             IF v_pause > 0 THEN
                 PERFORM pg_sleep(v_pause);
+            END IF;
+            IF v_throttle IS NOT NULL THEN
+                v_wait := clock_timestamp();
+                WHILE NOT pg_try_advisory_lock_shared(v_throttle) LOOP
+                    PERFORM pg_sleep(0.2);
+                END LOOP;
+                PERFORM pg_advisory_unlock_shared(v_throttle);
+                IF clock_timestamp() - v_wait > interval '0.5 s' THEN
+                    RAISE NOTICE '005 enhanced_chunks: paused % s by the throttle (knowledgehub.throttle_lock)',
+                        round(extract(epoch FROM clock_timestamp() - v_wait)::numeric, 1);
+                END IF;
             END IF;
         END IF;
     END LOOP;
@@ -922,6 +970,8 @@ DECLARE
     v_started   timestamptz := clock_timestamp();
     v_t0        timestamptz;
     v_longest   interval := interval '0';
+    v_throttle  bigint := nullif(current_setting('knowledgehub.throttle_lock', true), '')::bigint;
+    v_wait      timestamptz;
 BEGIN
     v_batch := least(v_max, 1000);
     LOOP
@@ -949,6 +999,17 @@ BEGIN
                 v_batch := greatest(100, (v_batch * v_target / v_ms * 0.9)::integer);
             ELSIF v_ms < v_target / 2 THEN
                 v_batch := least(v_max, v_batch * 2);
+            END IF;
+            IF v_throttle IS NOT NULL THEN
+                v_wait := clock_timestamp();
+                WHILE NOT pg_try_advisory_lock_shared(v_throttle) LOOP
+                    PERFORM pg_sleep(0.2);
+                END LOOP;
+                PERFORM pg_advisory_unlock_shared(v_throttle);
+                IF clock_timestamp() - v_wait > interval '0.5 s' THEN
+                    RAISE NOTICE '005 drain: paused % s by the throttle (knowledgehub.throttle_lock)',
+                        round(extract(epoch FROM clock_timestamp() - v_wait)::numeric, 1);
+                END IF;
             END IF;
         END IF;
     END LOOP;

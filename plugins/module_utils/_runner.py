@@ -26,6 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._analyze import (
+    analyze_tables,
+    analyze_warnings,
+    touched_tables,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger, LedgerError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._details import (
@@ -50,6 +55,8 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations
     discover,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
+from ansible_collections.knowledgehub.migration.plugins.module_utils._monitor import start_monitor
+from ansible_collections.knowledgehub.migration.plugins.module_utils._monitor_policy import monitor_settings
 from ansible_collections.knowledgehub.migration.plugins.module_utils._plan import Plan, make_plan
 from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import recovery_point_table
 from ansible_collections.knowledgehub.migration.plugins.module_utils._runner_file import (
@@ -81,6 +88,9 @@ class RunResult:
     locks: dict[str, Any] = field(default_factory=dict)
     details_file: str = ""
     run_id: str = ""
+    monitor: dict[str, Any] = field(default_factory=dict)
+    analyze: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -138,12 +148,14 @@ class MigrationJob(Job):
         self.run: dict[str, Any] = {}
         self.result = RunResult()
         self.ledger: Ledger | None = None
+        self.details: dict[str, Any] = {}
 
     # -- the job --------------------------------------------------------------
 
     def plan(self) -> dict[str, Any]:
         """Check mode: the plan, the gate and the locks, read without the lock. A real run: files and connection."""
         self.options = run_options(self.params)
+        self.options.update(monitor_settings(self.params))
         try:
             self.files, self.ignored = discover(self.params["migrations_dir"])
         except MigrationError as exc:
@@ -219,8 +231,8 @@ class MigrationJob(Job):
         report = self._lint(plan)
         lint = report.as_dict() if report else {}
         # the whole analysis to the details file, summaries in the result (it stays small whatever the files)
-        self.result.details_file = write_details(self.params.get("details_file"), {
-            "run_id": self.run["run_id"], "pending": self.result.pending, "lint": lint, "locks": locks})
+        self.details = {"run_id": self.run["run_id"], "pending": self.result.pending, "lint": lint, "locks": locks}
+        self.result.details_file = write_details(self.params.get("details_file"), self.details)
         self.result.locks = locks_summary(locks)
         self.result.lint = lint_summary(lint)
         if report and report.blocking:
@@ -281,6 +293,20 @@ class MigrationJob(Job):
         if plan.baseline:
             self.ledger.record_baseline(self.run, plan.baseline)
         files = FileRun(self.target, self.ledger, self.run, self.options, self.result.applied)
+        files.monitor = start_monitor(self.target, self.options, self.run["run_id"]) if plan.pending else None
+        try:
+            self._apply_files(files, plan)
+        finally:
+            self._monitor_done(files.monitor)
+        if plan.pending and self.params.get("analyze", True):
+            names, procedural = touched_tables(plan.pending)
+            self.result.analyze = analyze_tables(self.target, names, self.options, procedural)
+            self.result.warnings.extend(analyze_warnings(self.result.analyze))
+        self.result.changed = bool(plan.has_work or self.result.interrupted)
+        self.result.ledger = _jsonable(self.ledger.rows())
+
+
+    def _apply_files(self, files: FileRun, plan: Plan) -> None:
         for migration in plan.pending:
             try:
                 self.result.applied.append(files.apply(migration))
@@ -292,8 +318,21 @@ class MigrationJob(Job):
                     % (migration.filename, exc, done, migration.filename),
                     {"file": migration.filename, "version": migration.version,
                      "applied_before_failure": self.result.applied}) from None
-        self.result.changed = bool(plan.has_work or self.result.interrupted)
-        self.result.ledger = _jsonable(self.ledger.rows())
+
+    def _monitor_done(self, monitor: Any) -> None:
+        """The monitor stopped: its summary in the result, its whole timeline in the details file."""
+        if monitor is None:
+            return
+        whole = monitor.stop()
+        self.result.monitor = monitor.result()
+        self.result.warnings.extend("monitor: %s" % w for w in whole["warnings"][:5])
+        if monitor.error:
+            self.result.warnings.append("monitor: %s; the migration went on without it." % monitor.error)
+        if self.params.get("details_file"):
+            try:
+                write_details(self.params["details_file"], dict(self.details, monitor=whole))
+            except Failure as exc:
+                self.result.warnings.append("The monitor's timeline could not be added to details_file: %s" % exc)
 
 
 __all__ = ["MigrationJob", "MigrationError", "MigrationFailed", "LedgerError", "ConnectionFailure", "RunResult"]

@@ -81,6 +81,10 @@ class MigrationFailed(Failure):
     the ledger holds."""
 
 
+class MonitorAborted(Failure):
+    """The run's monitor stopped the migration (monitor_policy=abort) between two of its statements."""
+
+
 class FileRun:
     """Applies migration files one by one, each on a session of its own, under the run lock held by the caller.
 
@@ -90,6 +94,7 @@ class FileRun:
     """
 
     kind = "Migration"  # what a failure message calls the file
+    monitor: Any = None  # the run's _monitor.Monitor, when pg_migrate watches the load
 
     def __init__(self, target: Target, ledger: Ledger, run: dict[str, Any], options: dict[str, Any],
                  applied: list[dict[str, Any]]) -> None:
@@ -102,6 +107,10 @@ class FileRun:
     def apply(self, migration: MigrationFile) -> dict[str, Any]:
         """Apply ``migration``; return what the result lists for it. MigrationFailed when it fails."""
         statements = migration.statements()
+        if self.monitor is not None and self.monitor.abort_reason:
+            raise MigrationFailed("%s: %s. Nothing of %s ran; the ledger has no row for it." % (
+                migration.filename, self.monitor.abort_message(), migration.filename),
+                {"file": migration.filename, "version": migration.version, "applied_before_failure": self.applied})
         self._wait_for_lingering_sessions(migration)
         first = 1 if migration.transactional else self._resume_point(migration)
         work = self.target.connect(self._session_name(migration), autocommit=not migration.transactional)
@@ -117,15 +126,19 @@ class FileRun:
             # committed before the migration's transaction: a rollback between retries must not undo them
             work.commit()
             progress.row_id = self._open_row(migration, backend_pid, first)
+            if self.monitor is not None:
+                self.monitor.watch(backend_pid, migration.filename)
             with BlockerWatch(self.target, backend_pid) as watch:
                 if migration.transactional:
                     self._run_in_transaction(work, statements, progress, watch)
                 else:
                     self._run_statement_by_statement(work, statements, first, progress, watch)
-        except psycopg2.Error as exc:
+        except (psycopg2.Error, MonitorAborted) as exc:
             blocked = watch.describe() if watch is not None and isinstance(exc, RETRYABLE) else None
             raise self._failure(migration, statements, progress, exc, work, blocked) from None
         finally:
+            if self.monitor is not None:
+                self.monitor.watch(None, None)
             progress.collect(work)
             work.close()
         return dict(migration.describe(), statements=len(statements), transactional=migration.transactional,
@@ -157,6 +170,8 @@ class FileRun:
         if work.server_version >= 140000:
             # a backend whose runner died stops at the next check instead of finishing its statement
             settings["client_connection_check_interval"] = "1s"
+        if self.monitor is not None:  # the throttle protocol of batched files (_monitor)
+            settings.update(self.monitor.session_settings(migration.transactional))
         return settings
 
     def _run_in_transaction(self, work: Any, statements: list[Any], progress: "Progress", watch: Any) -> None:
@@ -168,6 +183,7 @@ class FileRun:
                 with work.cursor() as cur:
                     for stmt in statements:
                         progress.number = stmt.number
+                        self._check_monitor()
                         try:
                             cur.execute(stmt.text)
                         finally:
@@ -192,6 +208,7 @@ class FileRun:
                 tries += 1
                 progress.attempts = max(progress.attempts, tries)
                 watch.last = []
+                self._check_monitor()
                 try:
                     self._drop_invalid_index(work, stmt)
                     with work.cursor() as cur:
@@ -206,6 +223,12 @@ class FileRun:
             self.ledger.journal(progress.row_id, stmt.number)
         progress.number = 0
         self.ledger.mark_applied(progress.row_id, len(statements))
+
+    def _check_monitor(self) -> None:
+        """Before each statement: a monitor that aborted the run stops it here (its cancel may have landed
+        between two statements, where it cancels nothing)."""
+        if self.monitor is not None and self.monitor.abort_reason:
+            raise MonitorAborted(self.monitor.abort_reason)
 
     def _backoff(self, attempt: int) -> None:
         """Exponential backoff with jitter, so retries of several runners do not line up."""
@@ -293,8 +316,11 @@ class FileRun:
             lost = True
         if blocked:
             primary = "%s after %d attempt(s): %s" % (primary, progress.attempts, blocked)
-        ledger_note = self._record_failure(migration, progress.row_id, lost, "%s: %s" % (sqlstate or "connection",
-                                                                                         primary))
+        aborted = self.monitor is not None and self.monitor.abort_reason
+        if aborted:  # the cancel came from the monitor: say so, not "canceling statement due to user request"
+            primary, sqlstate, detail, hint, context, lost = self.monitor.abort_message(), None, None, None, None, False
+        ledger_note = self._record_failure(migration, progress.row_id, lost, "%s: %s" % (
+            "monitor" if aborted else sqlstate or "connection", primary))
         message = "%s %s failed at %s: %s%s." % (
             self.kind, migration.filename, where, "SQLSTATE %s " % sqlstate if sqlstate else "", primary)
         if detail:

@@ -170,10 +170,69 @@ options:
       - V(0) turns this off; every finding then keeps the level of the policy.
     type: int
     default: 1000
+  monitor_interval:
+    description:
+      - While the files apply, sample the load every this many seconds on a connection of its own (see RV(monitor)).
+        V(0) turns the monitor off.
+      - Each sample holds the lock waits of the database (C(pg_locks), C(pg_blocking_pids), and which sessions wait
+        for the migration or the migration for), other sessions running one query longer than
+        O(monitor_long_query_seconds), the host's CPU, memory and busiest disk (C(/proc), the machine the module
+        runs on, the database host in a compose setup), and the database's new errors (C(pg_stat_database)
+        rollbacks, deadlocks, conflicts, temporary bytes; the server log is not read).
+      - A failure of the monitor is a warning; the migration goes on without it.
+    type: float
+    default: 5
+  monitor_policy:
+    description:
+      - What a figure above its threshold (O(monitor_max_cpu), O(monitor_max_memory), O(monitor_max_lock_wait)) does.
+      - V(warn) records a warning each time a figure rises above its threshold.
+      - V(pause) throttles batched migrations (C(migrate:transaction off) files that follow the throttle protocol,
+        as C(005_data_migration.sql) does). They wait between two batches until every figure is back at or below
+        90% of its threshold, or until O(monitor_max_pause) has passed; then the migration goes on.
+      - V(abort) cancels the running migration at the first figure above its threshold. The run fails with a message
+        naming the threshold and the figure, the ledger records the attempt as failed, and a rerun continues a
+        C(migrate:transaction off) file where it stopped.
+    type: str
+    choices: [ warn, pause, abort ]
+    default: warn
+  monitor_max_cpu:
+    description:
+      - Threshold of the host's CPU use, in percent over a sampling interval. V(100) never fires.
+    type: float
+    default: 80
+  monitor_max_memory:
+    description:
+      - Threshold of the host's memory in use (1 - C(MemAvailable) / C(MemTotal)), in percent.
+    type: float
+    default: 90
+  monitor_max_lock_wait:
+    description:
+      - Threshold of the longest lock wait of any session of the database, in seconds.
+    type: float
+    default: 10
+  monitor_max_pause:
+    description:
+      - With O(monitor_policy=pause), the longest one pause lasts, in seconds. After it the migration goes on with a
+        warning, and is throttled again only once the load has come down below the resume level and risen again.
+    type: float
+    default: 300
+  monitor_long_query_seconds:
+    description:
+      - Age from which another session's running query counts as long in the monitor's samples, in seconds.
+    type: float
+    default: 60
+  analyze:
+    description:
+      - After the files of a run applied, run C(ANALYZE) on the tables they created or changed, as the lock analysis
+        reads them from their statements. ANALYZE lets the application's reads and writes go on; it runs with
+        O(lock_timeout), and a failure is a warning, not a failed migration.
+    type: bool
+    default: true
   details_file:
     description:
       - A JSON file to receive the whole analysis of the pending files. It holds every lint finding and, in check
-        mode, the locks of every statement. The module result keeps summaries, whose lists hold at most 50
+        mode, the locks of every statement. After a run with the monitor on, it also holds the monitor's whole
+        timeline. The module result keeps summaries, whose lists hold at most 50
         entries, so that it stays small whatever the size of the files.
       - The file is written with mode 0600 and replaced atomically, in check mode too, because it is the plan's
         long form. Its directory must exist. A symbolic link or a directory at that path is refused.
@@ -322,6 +381,32 @@ ledger:
   returned: always
   type: list
   elements: dict
+monitor:
+  description:
+    - The load during the run, sampled every O(monitor_interval) seconds while the files applied, and what the
+      policy did. C(peaks) are the highest figures (None when never measured). C(warnings) lists each crossing of a
+      threshold. C(pauses) and C(paused_seconds) count the throttle, held under O(monitor_policy=pause). C(aborted)
+      and C(abort_reason) tell whether the monitor stopped the migration. C(error) is set when the monitor itself
+      failed (the migration went on). C(totals) sum the error counters over the run.
+    - C(timeline) holds at most 50 samples (those where something happened first); C(timeline_total) and
+      C(timeline_left_out) say how many there are. Every sample is in O(details_file).
+  returned: when files were applied with O(monitor_interval) above 0
+  type: dict
+  sample: {"interval": 5.0, "policy": "pause", "samples": 12, "pauses": 1, "paused_seconds": 10.2, "aborted": false,
+           "peaks": {"cpu_percent": 91.5, "memory_percent": 41.0, "io_read_bps": 1048576, "io_write_bps": 8388608,
+                     "lock_wait_s": 0.0, "blocked_sessions": 0, "long_queries": 0, "new_errors": 0},
+           "warnings": ["CPU 91.5% above monitor_max_cpu=80 (at +20.1s, 005_data_migration.sql)."],
+           "timeline": [{"t": 5.0, "file": "005_data_migration.sql", "cpu_percent": 91.5, "action": "pause"}]}
+analyze:
+  description:
+    - The tables ANALYZE ran on after the files applied (C(tables), each with its C(duration_ms), at most 50;
+      C(tables_total)), those that failed with PostgreSQL's message (C(failed), also warnings), the names no longer
+      found (C(not_found)), the statements of procedural code whose tables could not be named
+      (C(procedural_statements)) and the time taken (C(duration_ms)).
+  returned: when files were applied and O(analyze=true)
+  type: dict
+  sample: {"tables": [{"table": "public.memory_clusters", "duration_ms": 3}], "tables_total": 19, "failed": [],
+           "not_found": [], "procedural_statements": 9, "duration_ms": 240}
 failure:
   description: Where a migration failed. Its file, statement number and line, SQLSTATE, PostgreSQL's message
     and hint, and what the ledger now says.
@@ -359,6 +444,14 @@ def main():
         lint_levels=dict(type="dict"),
         lint_accept=dict(type="list", elements="str", default=[]),
         lint_small_table_rows=dict(type="int", default=1000),
+        monitor_interval=dict(type="float", default=5.0),
+        monitor_policy=dict(type="str", default="warn", choices=["warn", "pause", "abort"]),
+        monitor_max_cpu=dict(type="float", default=80.0),
+        monitor_max_memory=dict(type="float", default=90.0),
+        monitor_max_lock_wait=dict(type="float", default=10.0),
+        monitor_max_pause=dict(type="float", default=300.0),
+        monitor_long_query_seconds=dict(type="float", default=60.0),
+        analyze=dict(type="bool", default=True),
         details_file=dict(type="path"),
         executed_by=dict(type="str"),
         job_id=dict(type="str"),
