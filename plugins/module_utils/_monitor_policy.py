@@ -182,12 +182,10 @@ def cut_timeline(samples: list[dict[str, Any]], limit: int) -> list[dict[str, An
         return list(samples)
     marked = [i for i, s in enumerate(samples) if s.get("action") not in (None, "none") or s.get("warned")]
     chosen = set(marked[:limit])
-    step = len(samples) / float(max(1, limit - len(chosen)))
-    i = 0.0
-    while len(chosen) < limit and int(i) < len(samples):
-        chosen.add(int(i))
-        i += step
-    return [samples[i] for i in sorted(chosen)[:limit]]
+    need = limit - len(chosen)
+    rest = [i for i in range(len(samples)) if i not in chosen]
+    chosen.update(rest[k * len(rest) // need] for k in range(need))
+    return [samples[i] for i in sorted(chosen)]
 
 
 __all__ = ["POLICIES", "THRESHOLDS", "RESUME_FACTOR", "PEAKS", "Policy", "monitor_settings", "reachable", "peaks",
