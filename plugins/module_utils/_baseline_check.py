@@ -17,9 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._integrity import ReadOnly
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import OptionError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._integrity import (
+    DEFAULT_TIMEOUT,
+    ReadOnly,
+    integrity_checks,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._integrity_sql import created_objects
-from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import FAIL, PASS, make_check
+from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_duration
+from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import FAIL, PASS, WARN, make_check
 
 _RELKINDS = {"table": ("r", "p"), "view": ("v",), "materialized view": ("m",), "sequence": ("S",),
              "index": ("i", "I")}
@@ -101,4 +107,32 @@ def baseline_checks(conn: Any, baselined: list[Any], baseline_version: str | Non
     return checks
 
 
-__all__ = ["baseline_checks", "exists"]
+# -- as pg_preflight's checks (``_preflight_job.CHECKS``: a function of the job) -------------------------
+
+def _timeout(job: Any) -> str:
+    value = job.params.get("integrity_timeout") or DEFAULT_TIMEOUT
+    if not is_duration(value):
+        raise OptionError("integrity_timeout=%r is not a PostgreSQL duration (examples: 30s, 500ms, 2min)." % value)
+    return str(value)
+
+
+def _no_plan(name: str, job: Any) -> list[dict[str, Any]]:
+    return [make_check(name, WARN, None, None, "Not checked: pg_migrate's plan could not be read (%s)."
+                       % (job.plan_error or "no plan"))]
+
+
+def data_integrity(job: Any) -> list[dict[str, Any]]:
+    """The existing rows that would break the constraints the pending files add (``_integrity``)."""
+    if job.migration_plan is None:
+        return _no_plan("data_integrity", job)
+    return integrity_checks(job.conn, job.pending, _timeout(job))
+
+
+def baseline(job: Any) -> list[dict[str, Any]]:
+    """The objects of every file baseline_version would record as applied must exist."""
+    if job.migration_plan is None:
+        return _no_plan("baseline", job)
+    return baseline_checks(job.conn, job.baselined, job.params.get("baseline_version"), _timeout(job))
+
+
+__all__ = ["baseline_checks", "exists", "data_integrity", "baseline"]

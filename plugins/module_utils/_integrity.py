@@ -236,7 +236,7 @@ def _evaluate(db: ReadOnly, step: dict[str, Any], timeout: str, sample: int) -> 
     where = "%s (%s line %d)" % (_label(step), step["file"], step["line"])
     if error is not None:
         code = getattr(error, "pgcode", None)
-        if code == "57014":
+        if code in ("57014", "55P03"):  # statement_timeout, lock_timeout
             return make_check(_name(step), WARN, _observed(step, None, checked=False, cost=cost), 0,
                               "%s: the check could not finish within statement_timeout %s (%s): not checked. Raise "
                               "the timeout, or count the offending rows by hand before the window."

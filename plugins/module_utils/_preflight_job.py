@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._baseline_check import baseline, data_integrity
 from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import all_tables, database_info
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, OptionError, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import LintError
@@ -111,6 +112,8 @@ CHECKS: list[tuple[str, Callable[[Any], dict[str, Any]], bool]] = [
     ("sessions", sessions_check, True),
     ("replication", replication_check, True),
     ("pending_migrations", pending_check, True),
+    ("data_integrity", data_integrity, True),  # these two return a list: one check per constraint, per file
+    ("baseline", baseline, True),
 ]
 
 
@@ -243,7 +246,8 @@ class PreflightJob(Job):
                 not_checked.append(name)
                 continue
             try:
-                checks.append(check(self))
+                found = check(self)
+                checks.extend(found if isinstance(found, list) else [found])
             except Failure as exc:
                 checks.append(make_check(name, FAIL, None, None, "Could not be checked: %s" % exc.message))
             except psycopg2.Error as exc:

@@ -40,6 +40,13 @@ description:
   - C(pending_migrations) gives the versions pending and the lint gate's counts, through pg_migrate's own plan and
     lint. It fails when pg_migrate would refuse to plan (drift, a legacy database without O(baseline_version)) or
     when the lint gate would block. An empty pending list passes with observed C([]).
+  - C(data_integrity:<constraint>) checks, one per foreign key, CHECK, NOT NULL, UNIQUE, PRIMARY KEY or unique
+    index the pending files add to a table that exists (and per C(VALIDATE CONSTRAINT)), count the rows that would
+    violate it and give a few of their keys in C(details). Each is one read-only scan of the table, bounded by
+    O(integrity_timeout) (a warning when it cannot finish). A constraint on a table or column the run creates, or
+    added C(NOT VALID), has nothing to check and passes, saying why.
+  - C(baseline:<file>) checks, one per file O(baseline_version) would record as applied without running it, fail
+    when an object the file creates (table, view, index, sequence, function, type, column) is not in the database.
   - A failed check fails the module, with a message naming each failed check and what to fix, unless
     O(fail_on=never). A warning never fails it. The checks that need the database are listed in C(not_checked)
     when the connection failed.
@@ -165,6 +172,14 @@ options:
       - Replay lag, in seconds, above which a replica is a warning.
     type: float
     default: 30
+  integrity_timeout:
+    description:
+      - The C(statement_timeout) of each data integrity query (the rows that would break a foreign key, CHECK,
+        NOT NULL, UNIQUE or PRIMARY KEY the pending files add) and of the baseline check, as a PostgreSQL duration.
+        Each query is one scan of the table, read only. A query that does not finish in time is a warning saying
+        the check could not finish, never a failure.
+    type: str
+    default: 30s
   fail_on:
     description:
       - V(fail) fails the module when a check fails. V(never) only reports, so that a plan or a report can read the
@@ -300,6 +315,7 @@ def main():
         max_cpu_percent_fail=dict(type="float"),
         max_transaction_age=dict(type="int", default=300),
         max_replication_lag=dict(type="float", default=30),
+        integrity_timeout=dict(type="str", default="30s"),
         fail_on=dict(type="str", default="fail", choices=["fail", "never"]),
     )
     module = new_module(argument_spec)

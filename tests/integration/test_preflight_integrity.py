@@ -19,6 +19,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._integrity 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import discover
 
 from support.database import app_connection
+from support.modules import failed, ok, run_module
 
 pytestmark = pytest.mark.legacy_chunks(200)
 
@@ -154,3 +155,40 @@ def test_a_connection_in_a_transaction_is_left_as_it_was(legacy_db, migrations_c
         assert connection.status == psycopg2.extensions.STATUS_READY
     finally:
         connection.close()
+
+
+# -- through pg_preflight -------------------------------------------------------------------------------
+
+
+def preflight(db, migrations_dir, tmp_path, check_mode=False, **options):
+    args = dict(db.params, migrations_dir=str(migrations_dir), baseline_version="003",
+                backup_dir=str(tmp_path / "backups"), max_cpu_percent=100000, fail_on="never")
+    args.update(options)
+    return run_module("pg_preflight", args, check_mode=check_mode)
+
+
+def test_pg_preflight_reports_broken_rows_and_a_wrong_baseline(legacy_db, migrations_copy, tmp_path):
+    break_rules(legacy_db)
+    legacy_db.sql("DROP TABLE search_queries CASCADE")
+    (migrations_copy / "007_later_rules.sql").write_text(LATER, encoding="utf-8")
+    before = (legacy_db.snapshot(), legacy_db.schema_dump(), legacy_db.ledger())
+    for check_mode in (False, True):
+        result = ok(preflight(legacy_db, migrations_copy, tmp_path, check_mode=check_mode))
+        found = by_name(result["checks"])
+        assert result["ok"] is False and result["changed"] is False
+        assert {"data_integrity:fk_ai_memories_session_id", "data_integrity:ck_ai_memories_access_count_sane",
+                "data_integrity:idx_documents_content_sha256_unique",
+                "baseline:003_search_and_feedback.sql"} <= set(result["failed_checks"])
+        assert found["data_integrity:fk_ai_memories_session_id"]["observed"]["violations"] == 2
+        assert found["baseline:001_knowledge_store.sql"]["status"] == "pass"
+        assert found["data_integrity:fk_ai_memories_cluster_id:validate"]["status"] == "pass"
+    message = failed(preflight(legacy_db, migrations_copy, tmp_path, fail_on="fail"))
+    assert "baseline_version 003 says 003_search_and_feedback.sql is applied, but table search_queries" in message
+    assert "2 existing row(s) violate it" in message
+    assert (legacy_db.snapshot(), legacy_db.schema_dump(), legacy_db.ledger()) == before
+
+
+def test_pg_preflight_refuses_a_bad_integrity_timeout(legacy_db, migrations_copy, tmp_path):
+    result = ok(preflight(legacy_db, migrations_copy, tmp_path, integrity_timeout="soon"))
+    bad = [c for c in result["checks"] if c["name"] in ("data_integrity", "baseline")]
+    assert [c["status"] for c in bad] == ["fail", "fail"] and "integrity_timeout='soon'" in bad[0]["message"]
