@@ -4,7 +4,7 @@
 """The pre-migration snapshot: per chosen table its columns, primary key, row count and a digest of every row keyed by
 its primary key, in ``<backup_dir>/<run_id>.snapshot.json`` (0600, written atomically, no connection facts).
 
-The digests are computed on the server, ``left(md5(ROW(<columns>)::text), 16)`` (64 bits: the chance that a changed
+The digests are computed on the server, ``left(md5(ROW(<columns>)::text), 16)``, an array column by ``md5(array_send(<column>))`` (64 bits: the chance that a changed
 row keeps its digest is 2^-64), and streamed through a server-side cursor, so only keys and digests travel. All the
 tables are read in one REPEATABLE READ READ ONLY transaction (one consistent moment, ``taken_at``, the server's
 clock), with the settings that shape the text of a value pinned (``SETTINGS``: dates, intervals, time zone, float
@@ -84,9 +84,20 @@ def excluded(table: str, exclude: list[str]) -> set[str]:
     return out
 
 
-def rows_query(schema: str, table: str, key: list[str], columns: list[str], newer_than: bool = False) -> Any:
-    """key text, digest (and with ``newer_than``, whether updated_at is later than the parameter) of every row."""
-    idents = [pgsql.Identifier(c) for c in columns]
+def value_sql(column: dict[str, Any]) -> Any:
+    """A column as the row digest reads it: an array by the md5 of its binary form (``array_send``, exact to the bit
+    and twice as fast as the text of 384 floats), any other value as it is (its text, in the row's text)."""
+    ident = pgsql.Identifier(column["name"])
+    if str(column.get("type", "")).endswith("[]"):
+        return pgsql.SQL("md5(array_send({c}))").format(c=ident)
+    return ident
+
+
+def rows_query(schema: str, table: str, key: list[str], columns: list[dict[str, Any]],
+               newer_than: bool = False) -> Any:
+    """key text, digest (and with ``newer_than``, whether updated_at is later than the parameter) of every row;
+    ``columns`` are the snapshot's ({name, type})."""
+    idents = [value_sql(c) for c in columns]
     if len(key) == 1:
         key_sql = pgsql.SQL("{k}::text").format(k=pgsql.Identifier(key[0]))
     else:
@@ -112,12 +123,12 @@ def take(conn: Any, tables: list[tuple[str, str]], exclude: list[str], taken_at:
         with conn.cursor() as cur:
             shape = layout(cur, schema, table)
         left_out = excluded(table, exclude)
-        names = [c["name"] for c in shape["columns"] if c["name"] not in left_out]
-        entry: dict[str, Any] = {"schema": schema, "name": table, "columns": [
-            c for c in shape["columns"] if c["name"] in names], "excluded_columns": sorted(left_out),
-            "primary_key": shape["primary_key"], "taken_at": taken_at}
-        if shape["primary_key"] and names:
-            hashes = dict(stream(conn, rows_query(schema, table, shape["primary_key"], names),
+        columns = [c for c in shape["columns"] if c["name"] not in left_out]
+        entry: dict[str, Any] = {"schema": schema, "name": table, "columns": columns,
+                                 "excluded_columns": sorted(left_out), "primary_key": shape["primary_key"],
+                                 "taken_at": taken_at}
+        if shape["primary_key"] and columns:
+            hashes = dict(stream(conn, rows_query(schema, table, shape["primary_key"], columns),
                                  name="kh_snapshot_%d" % number))
             entry.update(rows=len(hashes), hashes=hashes)
         else:

@@ -25,8 +25,9 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot import rows_query, stream
-from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql, psycopg2
 from ansible_collections.knowledgehub.migration.plugins.module_utils._validate_expect import check
 
 STATUSES = ("unchanged", "changed", "changed_by_application", "missing", "added")
@@ -115,9 +116,20 @@ def compare_table(conn: Any, name: str, entry: dict[str, Any], number: int) -> d
                       added=max(0, count - rows))
         return _outcome(name, rows, counts, [], "no primary key: rows are counted, not compared")
     newer = "updated_at" in columns
-    query = rows_query(schema, table, entry["primary_key"], columns, newer_than=newer)
+    query = rows_query(schema, table, entry["primary_key"], entry["columns"], newer_than=newer)
     args = (entry.get("taken_at"),) if newer else None
-    found = classify(entry["hashes"], stream(conn, query, args, name="kh_compare_%d" % number))
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT kh_compare")
+    try:
+        found = classify(entry["hashes"], stream(conn, query, args, name="kh_compare_%d" % number))
+    except psycopg2.Error as exc:  # a column's type changed so that it cannot be read the snapshot's way
+        if conn.closed:
+            raise
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK TO SAVEPOINT kh_compare")
+        counts = dict({s: 0 for s in STATUSES}, changed=rows)
+        return _outcome(name, rows, counts, [("*", "changed")], "its rows cannot be read as the snapshot read them "
+                        "(%s), so every row is counted as changed" % first_line(exc))
     return _outcome(name, rows, found["counts"], found["differences"])
 
 

@@ -19,6 +19,7 @@ the message; in check mode too, since the checks only read.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import (
@@ -206,6 +207,7 @@ class ValidateJob(Job):
         except SnapshotError as exc:
             checks.append(check("snapshot", "data", "fail", None, path, exc.message))
             return
+        started = time.monotonic()
         self.snap_conn = self._connect("snapshot compare", autocommit=False)
         begin(self.snap_conn, self.opts["statement_timeout"], self.opts["lock_timeout"])
         try:
@@ -215,9 +217,9 @@ class ValidateJob(Job):
         checks += found.pop("checks")
         differences = found.pop("differences")
         self.full["snapshot_differences"] = differences
-        result.update(data_preserved_percent=found["data_preserved_percent"], snapshot_comparison=dict(
-            found, path=path, taken_at=document.get("taken_at")), snapshot_differences=differences[:LIMIT],
-            snapshot_differences_total=found["differences_total"])
+        found.update(path=path, taken_at=document.get("taken_at"), duration_ms=int((time.monotonic() - started) * 1000))
+        result.update(data_preserved_percent=found["data_preserved_percent"], snapshot_comparison=found,
+                      snapshot_differences=differences[:LIMIT], snapshot_differences_total=found["differences_total"])
 
     def _plan_take(self, result: dict[str, Any]) -> None:
         path = self.opts["snapshot_file"]
@@ -246,6 +248,7 @@ class ValidateJob(Job):
         snap = plan.get("snapshot")
         if snap and snap["action"] == "write":
             private_dir(self.params["backup_dir"], result)
+            started = time.monotonic()
             self.snap_conn = self._connect("snapshot take", autocommit=False)
             taken_at = begin(self.snap_conn, self.opts["statement_timeout"], self.opts["lock_timeout"])
             try:
@@ -254,9 +257,11 @@ class ValidateJob(Job):
                 self.snap_conn.rollback()
             document = {"format": FORMAT, "run_id": self.params["run_id"],
                         "database": self.target.dbname, "taken_at": taken_at, "tables": tables,
-                        "digest": "left(md5(ROW(<columns>)::text), 16), keyed by the primary key's text"}
+                        "digest": "left(md5(ROW(<columns>, md5(array_send(<array column>)))::text), 16), keyed by the "
+                                  "primary key's text"}
             size = write(snap["path"], document)
-            result["snapshot"] = dict(summary(snap["path"], document, size), action="write", exists=True)
+            result["snapshot"] = dict(summary(snap["path"], document, size), action="write", exists=True,
+                                      duration_ms=int((time.monotonic() - started) * 1000))
         return self._finish(result)
 
     # -- the end ----------------------------------------------------------------------------------

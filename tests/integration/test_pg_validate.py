@@ -45,7 +45,11 @@ def by_name(result):
 
 
 def public(result):
-    return {k: v for k, v in result.items() if not k.startswith("_") and k not in ("invocation", "warnings")}
+    """The result without the process output and the timings."""
+    out = {k: v for k, v in result.items() if not k.startswith("_") and k not in ("invocation", "warnings")}
+    if "snapshot_comparison" in out:
+        out["snapshot_comparison"] = {k: v for k, v in out["snapshot_comparison"].items() if k != "duration_ms"}
+    return out
 
 
 def fingerprint(db):
