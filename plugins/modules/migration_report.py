@@ -1,0 +1,221 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: migration_report
+short_description: Fill in the runbook's Migration Log for a migration run, as Markdown and JSON
+version_added: 1.0.0
+description:
+  - Fills in the runbook's Migration Log Template for one run (O(run_id)). The sections are Migration Date, Migration
+    Version, Environment, Executed By, Pre-Migration Status, Migration Results, Post-Migration Status, Rollback
+    Status and Next Steps. The module returns the log as Markdown (RV(markdown)) and as a dict with the same figures
+    (RV(json)).
+  - What must be measured is read from the database when the report is made, in one C(REPEATABLE READ READ ONLY)
+    transaction. That is the database size (C(pg_database_size)), the exact record counts of O(count_tables), the
+    list of tables, the ledger rows of the run (versions, status, durations, executed_by) and the run's recovery
+    points from the table beside the ledger.
+  - The figures from before the run come from O(snapshot=before), run before the migration. It measures the same
+    size, counts and tables, and writes them to C(<dest>/<run_id>.before.json). The report compares with them, which
+    gives the size change, the new tables and the share of rows preserved.
+  - The rest comes from O(facts), the registered results of the run's other modules. Each key is optional.
+  - Every figure is computed from the run, or the report says why it is absent, for example C(not measured: no probe
+    configured). No placeholder is written.
+  - The report is written to C(<dest>/<run_id>.md) and C(<dest>/<run_id>.json). Each file has mode 0600 and is
+    replaced atomically, and O(dest) is created with mode 0700 when missing. The report is also stored in the table
+    C(<ledger_table>_report) beside the ledger, one row per run (a later report of the same run replaces it). The
+    table is created on first use, and only once the ledger has history, because pg_migrate would take a
+    database holding a tool table and no ledger history for a legacy one.
+  - A failed run gets a report too. With C(facts.failure) set, the verdict is C(FAILED) and the failure's message is
+    in the report.
+author:
+  - KnowledgeHub migration maintainers (@knowledgehub)
+extends_documentation_fragment:
+  - knowledgehub.migration.postgres
+  - knowledgehub.migration.backup.ledger
+attributes:
+  check_mode:
+    support: full
+    description: Measures the database and returns the report (or the snapshot), and writes no file and no row.
+  diff_mode:
+    support: none
+    description: The report is the result. There is no diff.
+  idempotent:
+    support: none
+    description: Each run measures again and replaces the files and the row of the run (C(changed=true)).
+options:
+  run_id:
+    description:
+      - The migration run (a UUID), as pg_migrate recorded it on the ledger rows.
+    type: str
+    required: true
+  dest:
+    description:
+      - Directory on the managed host for C(<run_id>.md), C(<run_id>.json) and the snapshot C(<run_id>.before.json).
+        It is created with mode 0700 when missing. A symbolic link is refused.
+    type: path
+    required: true
+  snapshot:
+    description:
+      - V(before) records the figures before the run (size, exact counts, tables, time) in C(<dest>/<run_id>.before.json)
+        and writes no report. Run it before the first migration of the run.
+      - Unset, the module writes the report.
+    type: str
+    choices: [before]
+  count_tables:
+    description:
+      - Tables whose rows are counted exactly (C(count(*))), before and after, written as C(table) or C(schema.table).
+    type: list
+    elements: str
+    default: [ai_memories, documents, chunks]
+  store:
+    description:
+      - Store the report in the table C(<ledger_table>_report) beside the ledger.
+    type: bool
+    default: true
+  host:
+    description:
+      - The host name the report names. The report role passes C(inventory_hostname). Defaults to the managed host's
+        name.
+    type: str
+  facts:
+    description:
+      - What the run recorded, usually the other modules' registered results. Every key is optional, and a key
+        that is absent makes the report say which figure is not measured and why.
+      - C(date), C(started), C(finished) are ISO 8601 timestamps. They default to the first and last time of the
+        run's ledger rows, and the total duration is the time between them.
+      - C(environment) (for example the inventory group), C(executed_by) and C(job_id). The last two default to the
+        run's ledger rows.
+      - C(phases) is a list. Each item is either the migrate role's phase log entry C({phase, result}), where
+        C(result) is pg_migrate's registered result, or C({name, status, duration_ms, versions}), with C(status) one
+        of C(success), C(failed), C(skipped) or C(planned).
+      - C(validation) is pg_validate's result or C({ok, counts, data_preserved_percent, new_table_count, failing,
+        warnings}). C(failing) is a list of texts or of C({check, message}).
+      - C(preflight) is pg_preflight's result or C({ok, counts, warnings, failing}).
+      - C(monitor) is C({peaks, alerts}), where C(peaks) maps a name (for example C(cpu_percent)) to its peak value
+        and C(alerts) is a list of texts. Without C(peaks), its numeric top-level keys are taken as peaks.
+      - C(probe) is C({before, after}), each a pg_probe result (or its C(figures)). It gives the performance baseline
+        and the performance impact.
+      - C(recovery_points) is the migrate role's recovery log, C([{purpose, backup_id, recovery_point_id,
+        size_bytes, verified}]). The report lists the run's rows of the recovery-point table and adds what is noted
+        here. A point noted and not in the table is listed as not recorded.
+      - C(backups) is a list of pg_backup results (C(backup_id), C(kind), C(size_bytes), C(duration_ms),
+        C(downtime_ms)).
+      - C(failure) is C({task, msg or message, phase, file, statement, line, ledger}). It makes the verdict
+        C(FAILED), and C(phase), or C(phase <name>) in C(task), marks that phase failed.
+      - C(rollback) is C({status, method, detail}), with C(status) one of C(not_required), C(applied), C(failed) or
+        C(not_applied). Without it, the status comes from the ledger (rows C(rolled_back) in this run) and from
+        C(failure).
+      - C(next_steps) is a list of texts. Without it, the steps follow from the verdict.
+      - C(before) holds the figures before the run, in place of the snapshot file (the RV(snapshot) of
+        O(snapshot=before)).
+    type: dict
+    default: {}
+notes:
+  - Lists in the report hold at most 50 entries (ledger rows, issues, new tables, recovery points).
+seealso:
+  - module: knowledgehub.migration.pg_probe
+    description: The response-time figures before and after the migration.
+'''
+
+EXAMPLES = r'''
+- name: Record the figures before the migration
+  knowledgehub.migration.migration_report:
+    run_id: "{{ migrate_run }}"
+    dest: /var/lib/knowledgehub-migration/reports
+    snapshot: before
+
+- name: Fill in the Migration Log once the run is over
+  knowledgehub.migration.migration_report:
+    run_id: "{{ migrate_run }}"
+    dest: /var/lib/knowledgehub-migration/reports
+    host: "{{ inventory_hostname }}"
+    facts:
+      environment: staging
+      phases: "{{ migrate_phase_log }}"
+      recovery_points: "{{ migrate_recovery_log }}"
+      probe:
+        before: "{{ probe_before }}"
+        after: "{{ probe_after }}"
+      failure: "{{ migrate_failure | default(omit) }}"
+  register: report
+'''
+
+RETURN = r'''
+run_id:
+  description: The run reported on (normalised UUID).
+  returned: always
+  type: str
+verdict:
+  description: V(SUCCESS), V(FAILED) (a failure, a failed phase or validation, a failed ledger row of the run) or
+    V(NO CHANGE) (nothing applied).
+  returned: report
+  type: str
+markdown:
+  description: The Migration Log as Markdown.
+  returned: report
+  type: str
+json:
+  description:
+    - The Migration Log as a dict. C(migration) holds the header and the ledger rows, then come C(pre_migration),
+      C(results), C(post_migration), C(recovery_points), C(backups), C(failure), C(rollback) and C(next_steps).
+    - C(absent) maps each figure that is V(null) (for example C(pre_migration.response_time)) to the reason.
+  returned: report
+  type: dict
+paths:
+  description: The files written (in check mode, the files that would be written). These are C(markdown) and
+    C(json), or C(snapshot).
+  returned: always
+  type: dict
+  sample: {"markdown": "/var/lib/knowledgehub-migration/reports/2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11.md",
+           "json": "/var/lib/knowledgehub-migration/reports/2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11.json"}
+stats:
+  description: A compact summary for M(ansible.builtin.set_stats), with run_id, host, environment, verdict, the
+    versions applied, duration_s, at most 10 recovery points and the report paths.
+  returned: report
+  type: dict
+stored:
+  description: The row stored in the report table (table, run_id, created_at, updated_at, and replaced when an earlier
+    report of the run was replaced). It is V(null) when nothing was stored, and RV(stored_note) says why.
+  returned: report
+  type: dict
+stored_note:
+  description: Why the report is not stored in the database, or V(null).
+  returned: report
+  type: str
+snapshot:
+  description: With O(snapshot=before), the figures recorded (measured_at, database, database_size_bytes,
+    record_counts, tables, run_id, host).
+  returned: snapshot
+  type: dict
+'''
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, new_module
+from ansible_collections.knowledgehub.migration.plugins.module_utils._report import ReportJob
+from ansible_collections.knowledgehub.migration.plugins.module_utils._target import connection_argument_spec
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        run_id=dict(type="str", required=True),
+        dest=dict(type="path", required=True),
+        snapshot=dict(type="str", choices=["before"]),
+        count_tables=dict(type="list", elements="str", default=["ai_memories", "documents", "chunks"]),
+        store=dict(type="bool", default=True),
+        host=dict(type="str"),
+        facts=dict(type="dict", default={}),
+        ledger_table=dict(type="str", default="migration_log"),
+        ledger_schema=dict(type="str", default="public"),
+    )
+    module = new_module(argument_spec)
+    job = ReportJob(module.params, module.check_mode)
+    execute(module, job, what="the migration report of run %s" % module.params["run_id"])
+
+
+if __name__ == "__main__":
+    main()
