@@ -21,7 +21,11 @@ from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import find_squawk, lint_files
-from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import relations_created
+from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
+    relations_created,
+    statement_locks,
+    summary,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_modes import (
     ACCESS_SHARE,
     ANY_RELATION,
@@ -108,7 +112,7 @@ def need_of(words: tuple[str, ...], lock: dict[str, Any]) -> tuple[str, ...] | N
     head = words[0] if words else ""
     if "referenced by a new foreign key" in note:
         return ("REFERENCES",)
-    if "foreign key" in note:
+    if "foreign key" in note.replace("-", " "):
         return None  # checks and ON DELETE actions run with the rights of the constraint's owner
     if head in _QUERIES:
         if mode in (ACCESS_SHARE, ROW_SHARE):
@@ -131,22 +135,25 @@ def need_of(words: tuple[str, ...], lock: dict[str, Any]) -> tuple[str, ...] | N
     return (OWNER,)
 
 
-def requirements(plan: Plan, locks: dict[str, Any]) -> list[dict[str, Any]]:
+def requirements(plan: Plan) -> list[dict[str, Any]]:
     """Each (relation, need) the pending files have on relations not created by them, with the first statement
-    that has it: ``{relation, need, file, statement, line, summary}``, in file order."""
+    that has it: ``{relation, need, file, statement, line, summary}``, in file order.
+
+    Each statement's own locks (``statement_locks`` without the foreign keys declared before it): the locks
+    PostgreSQL takes for foreign-key checks and ON DELETE actions need no right of the migration user, and
+    merged with a statement's own lock they would hide the read or write it needs a privilege for."""
     created = created_by_pending(plan)
     seen: set[tuple[str, tuple[str, ...]]] = set()
     out = []
     for migration in plan.pending:
-        words = {stmt.number: stmt.words for stmt in migration.statements()}
-        for stmt in locks.get(migration.filename, {}).get("statements", []):
-            for lock in stmt["locks"]:
-                need = need_of(words.get(stmt["number"], ()), lock)
+        for stmt in migration.statements():
+            for lock in statement_locks(stmt.text):
+                need = need_of(stmt.words, lock)
                 if need is None or lock["relation"] in created or (lock["relation"], need) in seen:
                     continue
                 seen.add((lock["relation"], need))
                 out.append({"relation": lock["relation"], "need": need, "file": migration.filename,
-                            "statement": stmt["number"], "line": stmt["line"], "summary": stmt["summary"]})
+                            "statement": stmt.number, "line": stmt.line, "summary": summary(stmt.text)})
     return out
 
 

@@ -109,7 +109,7 @@ def privileges_check(job: Any) -> dict[str, Any]:
             return make_check("privileges", PASS, "superuser", None, "%s is a superuser: it may do anything." % user)
         schemas = schemas_needed(cur, job)
         gaps = _schema_gaps(cur, schemas) + _ledger_gaps(cur, job)
-        needs = requirements(job.migration_plan, job.locks) if job.migration_plan is not None else []
+        needs = requirements(job.migration_plan) if job.migration_plan is not None else []
         relation_gaps, asked = _relation_gaps(cur, needs)
     gaps += relation_gaps
     observed = {"user": user, "schemas": schemas, "relations_checked": asked, "missing": len(gaps)}
