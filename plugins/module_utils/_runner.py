@@ -305,8 +305,8 @@ class MigrationJob(Job):
         self.result.changed = bool(plan.has_work or self.result.interrupted)
         self.result.ledger = _jsonable(self.ledger.rows())
 
-
     def _apply_files(self, files: FileRun, plan: Plan) -> None:
+        """Each pending file in order, each committed with its ledger row (``FileRun``)."""
         for migration in plan.pending:
             try:
                 self.result.applied.append(files.apply(migration))
