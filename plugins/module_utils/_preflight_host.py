@@ -175,8 +175,8 @@ def disk_check(backup_dir: str, min_free_disk_mb: int, estimate: int | None, bac
         message = "%s free on %s; needed: %s." % (human(free), where_text, basis)
     else:
         message = ("Only %s free on %s, but %s needed: %s. Free some space there, point backup_dir at a larger "
-                   "file system, or use a more compressed backup format." % (human(free), where_text,
-                                                                            human(required), basis))
+                   "file system, or use a more compressed backup format."
+                   % (human(free), where_text, human(required), basis))
     details = [estimate_note.strip("; ")] if estimate_note and estimate is not None else None
     return make_check("free_disk", status, observed, threshold, message, details)
 

@@ -206,9 +206,9 @@ def test_lock_modes_from_pg_locks_and_the_conflict_table():
     assert lock_mode("ExclusiveLock") == "EXCLUSIVE" and lock_mode("ShareUpdateExclusiveLock") == \
         "SHARE UPDATE EXCLUSIVE"
     assert set(CONFLICTS) == set(LOCK_MODES)
-    for held in LOCK_MODES:  # PostgreSQL's table is symmetric
-        for wanted in LOCK_MODES:
-            assert conflicts(held, wanted) == conflicts(wanted, held), (held, wanted)
+    for one in LOCK_MODES:  # PostgreSQL's table is symmetric
+        for other in LOCK_MODES:
+            assert conflicts(one, other) == conflicts(other, one), (one, other)
     assert conflicts("ACCESS SHARE", "ACCESS EXCLUSIVE") and not conflicts("ACCESS SHARE", "SHARE ROW EXCLUSIVE")
     assert conflicts("ROW EXCLUSIVE", "SHARE") and not conflicts("ROW EXCLUSIVE", "ROW EXCLUSIVE")
     assert conflicts("SHARE UPDATE EXCLUSIVE", "SHARE UPDATE EXCLUSIVE") and not conflicts("SHARE", "SHARE")
