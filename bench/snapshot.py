@@ -116,8 +116,8 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
         size, sources, documents, memories, chunk_min, chunk_max, chunks, dim = (int(v or 0) for v in row.split("|"))
         report["database"] = {"size_bytes": size, "documents": documents, "ai_memories": memories, "chunks": chunks,
                               "dim": dim, "postgresql": cluster.psql("SHOW server_version")}
-        log("database: %.2f GiB, %d documents, %d chunks, %d memories" % (size / 2 ** 30, documents, chunks,
-                                                                        memories))
+        log("database: %.2f GiB, %d documents, %d chunks, %d memories"
+            % (size / 2 ** 30, documents, chunks, memories))
         conn = dict(login_host="127.0.0.1", login_port=args.port, login_user="knowledgehub", login_password=password,
                     login_db=scratch)
         take = dict(conn, phase="schema", snapshot="take", snapshot_overwrite=True, backup_dir=backup_dir,

@@ -4,12 +4,13 @@
 """The pre-migration snapshot: per chosen table its columns, primary key, row count and a digest of every row keyed by
 its primary key, in ``<backup_dir>/<run_id>.snapshot.json`` (0600, written atomically, no connection facts).
 
-The digests are computed on the server, ``left(md5(ROW(<columns>)::text), 16)``, an array column by ``md5(array_send(<column>))`` (64 bits: the chance that a changed
-row keeps its digest is 2^-64), and streamed through a server-side cursor, so only keys and digests travel. All the
-tables are read in one REPEATABLE READ READ ONLY transaction (one consistent moment, ``taken_at``, the server's
-clock), with the settings that shape the text of a value pinned (``SETTINGS``: dates, intervals, time zone, float
-digits, bytea, money), so a compare in another session hashes the same values to the same text. The transaction holds
-ACCESS SHARE locks on the tables while it reads: take the snapshot before the migration, not during it.
+The digests are computed on the server, ``left(md5(ROW(<columns>)::text), 16)`` with an array column read as
+``md5(array_send(<column>))`` (64 bits: the chance that a changed row keeps its digest is 2^-64), and streamed
+through a server-side cursor, so only keys and digests travel. All the tables are read in one REPEATABLE READ
+READ ONLY transaction (one consistent moment, ``taken_at``, the server's clock), with the settings that shape the
+text of a value pinned (``SETTINGS``: dates, intervals, time zone, float digits, bytea, money), so a compare in
+another session hashes the same values to the same text. The transaction holds ACCESS SHARE locks on the tables
+while it reads: take the snapshot before the migration, not during it.
 
 A table without a primary key is counted, not hashed (its rows have no identity to compare by). Columns named in
 ``exclude`` (``table.column``) are left out of the digests, for counters the application bumps all the time.

@@ -237,8 +237,8 @@ class ValidateJob(Job):
             try:
                 result["snapshot"].update(summary(path, read(path)), action="keep", exists=True)
             except SnapshotError as exc:
-                raise SnapshotError("%s It is kept as it is; set snapshot_overwrite=true to replace it." % exc.message) \
-                    from None
+                raise SnapshotError("%s It is kept as it is; set snapshot_overwrite=true to replace it."
+                                    % exc.message) from None
         result["changed"] = action == "write"
 
     # -- apply ------------------------------------------------------------------------------------

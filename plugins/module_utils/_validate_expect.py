@@ -159,7 +159,7 @@ def catalog_facts(cur: Any) -> dict[str, Any]:
         facts["functions"].setdefault(name, []).append(
             {"arguments": arguments, "config": list(config), "security_definer": bool(definer)})
     cur.execute(_COLUMNS)
-    facts["columns"] = {(t, c) for t, c in cur.fetchall()}
+    facts["columns"] = set(cur.fetchall())
     return facts
 
 

@@ -163,8 +163,8 @@ def orphaned_rows(conn: Any, statement_timeout: str, lock_timeout: str, max_rows
         keys = cur.fetchall()
     for name, table, schema, parent, parent_schema, estimate, columns, referenced, pkey in keys:
         if estimate > max_rows:
-            skipped.append("%s on %s (about %d rows, above orphan_check_max_rows=%d)" % (name, table, estimate,
-                                                                                     max_rows))
+            skipped.append("%s on %s (about %d rows, above orphan_check_max_rows=%d)"
+                           % (name, table, estimate, max_rows))
             continue
         count_sql, examples_sql = orphan_sql((schema, table), (parent_schema, parent), list(columns),
                                              list(referenced), list(pkey))

@@ -82,8 +82,8 @@ def test_excluded_columns_name_their_table():
 
 def test_a_written_snapshot_is_private_and_reads_back(tmp_path):
     path = str(tmp_path / "r.snapshot.json")
-    document = {"format": FORMAT, "tables": {"public.t": {"columns": [{"name": "id", "type": "bigint"}],
-                                                           "primary_key": ["id"], "rows": 1, "hashes": {"1": "ab"}}}}
+    table = {"columns": [{"name": "id", "type": "bigint"}], "primary_key": ["id"], "rows": 1, "hashes": {"1": "ab"}}
+    document = {"format": FORMAT, "tables": {"public.t": table}}
     size = write(path, document)
     assert size == os.path.getsize(path) and os.stat(path).st_mode & 0o777 == 0o600
     assert read(path) == document

@@ -56,8 +56,8 @@ def test_two_files_for_one_version_and_bad_shapes_are_refused(tmp_path):
 def test_each_missing_object_is_named_with_its_file():
     data = {"tables": ["t1", "t2"], "views": ["v1"], "indexes": ["i1", "i2"], "foreign_keys": ["fk1"],
             "functions": ["f1"], "columns_added": {"old": ["c1", "c2"]}}
-    have = facts(relations={"t1": {"r"}, "v1": {"r"}}, indexes={"i1": {"valid": False, "table": "t1",
-                                                                      "implicit": False}},
+    invalid = {"i1": {"valid": False, "table": "t1", "implicit": False}}
+    have = facts(relations={"t1": {"r"}, "v1": {"r"}}, indexes=invalid,
                  constraints={"fk1": {"c"}}, functions={"f1": [{}]}, columns={("old", "c1")})
     checks = {c["name"]: c for c in schema_checks(data, "004_x.yml", have)}
     assert checks["tables (004_x.yml)"]["message"] == "table t2 (004_x.yml) is missing"
@@ -72,8 +72,8 @@ def test_each_missing_object_is_named_with_its_file():
 
 def test_min_indexes_counts_the_explicit_indexes_on_the_files_tables():
     data = {"tables": ["t"], "min_indexes": 2}
-    idx = {"i1": {"valid": True, "table": "t", "implicit": False}, "t_pkey": {"valid": True, "table": "t",
-                                                                            "implicit": True}}
+    idx = {"i1": {"valid": True, "table": "t", "implicit": False},
+           "t_pkey": {"valid": True, "table": "t", "implicit": True}}
     check = schema_checks(data, "f.yml", facts(relations={"t": {"r"}}, indexes=idx))
     assert [(c["name"], c["status"], c["observed"]) for c in check] == [
         ("tables (f.yml)", "pass", "1 of 1 present"), ("min_indexes (f.yml)", "fail", 1)]
