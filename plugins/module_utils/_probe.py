@@ -109,8 +109,7 @@ def verdict(current: dict[str, Any], baseline: dict[str, Any] | None, max_impact
     if current["succeeded"] == 0:
         reasons.append("no sample succeeded (%d errors)" % current["errors"])
     elif current["errors"] > max_errors:
-        reasons.append("%d of %d samples failed (max_errors=%d)" % (current["errors"], current["samples"],
-                                                                   max_errors))
+        reasons.append("%d of %d samples failed (max_errors=%d)" % (current["errors"], current["samples"], max_errors))
     if baseline is not None:
         impact = {"p50": change_percent(current["p50_ms"], baseline.get("p50_ms")),
                   "mean": change_percent(current["mean_ms"], baseline.get("mean_ms"))}

@@ -101,8 +101,8 @@ def _header(report: dict[str, Any]) -> list[str]:
     lines += [
         "- **Migration Date:** %s" % when_text,
         "- **Migration Version:** %s" % applied,
-        "- **Environment:** %s (host %s, database %s)" % (_or_why(report, "migration.environment",
-                                                                   mig["environment"]), mig["host"], mig["database"]),
+        "- **Environment:** %s (host %s, database %s)" % (
+            _or_why(report, "migration.environment", mig["environment"]), mig["host"], mig["database"]),
         "- **Executed By:** %s%s" % (_or_why(report, "migration.executed_by", mig["executed_by"]),
                                      " (job %s)" % mig["job_id"] if mig["job_id"] else ""),
         "- **Result:** %s" % report["verdict"],
@@ -152,8 +152,9 @@ def _results(report: dict[str, Any]) -> list[str]:
         lines += ["", "| version | name | status | duration | executed by | completed |", "|---|---|---|---|---|---|"]
         for row in ledger:
             duration = seconds(row["duration_ms"] / 1000.0) if row.get("duration_ms") is not None else ""
-            lines.append("| %s |" % " | ".join(cell(v) for v in (row["version"], row["name"], row["status"], duration,
-                                                                   row.get("executed_by"), stamp(row.get("completed_at")))))
+            values = (row["version"], row["name"], row["status"], duration, row.get("executed_by"),
+                      stamp(row.get("completed_at")))
+            lines.append("| %s |" % " | ".join(cell(v) for v in values))
         if report["migration"]["ledger_total"] > len(ledger):
             lines.append("\n(%d more rows in the ledger)" % (report["migration"]["ledger_total"] - len(ledger)))
     else:
@@ -197,14 +198,14 @@ def _points(report: dict[str, Any]) -> list[str]:
         verified = "yes" if point["verified"] else "NO"
         if point["removed_at"]:
             verified += ", removed %s" % stamp(point["removed_at"])
-        lines.append("| %s |" % " | ".join(cell(v) for v in (point["id"], point["purpose"], point["backup_id"],
-                                                               point["kind"], size, verified, stamp(point["created_at"]))))
+        values = (point["id"], point["purpose"], point["backup_id"], point["kind"], size, verified,
+                  stamp(point["created_at"]))
+        lines.append("| %s |" % " | ".join(cell(v) for v in values))
     backups = [b for b in report["backups"] if b["duration_ms"] is not None or b["size_bytes"] is not None]
     for backup in backups:
-        lines.append("\n- Backup %s: %s%s" % (backup["backup_id"], mb(backup["size_bytes"]) if backup["size_bytes"]
-                                               is not None else "size not recorded",
-                                               ", %s" % seconds(backup["duration_ms"] / 1000.0)
-                                               if backup["duration_ms"] is not None else ""))
+        size = mb(backup["size_bytes"]) if backup["size_bytes"] is not None else "size not recorded"
+        took = ", %s" % seconds(backup["duration_ms"] / 1000.0) if backup["duration_ms"] is not None else ""
+        lines.append("\n- Backup %s: %s%s" % (backup["backup_id"], size, took))
     return lines
 
 
@@ -215,8 +216,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += _post(report)
     lines += _points(report)
     rollback = report["rollback"]
-    lines += ["", "## Rollback Status", "", "%s%s" % (rollback["status"], ": %s" % rollback["detail"]
-                                                     if rollback["detail"] else "")]
+    detail = ": %s" % rollback["detail"] if rollback["detail"] else ""
+    lines += ["", "## Rollback Status", "", rollback["status"] + detail]
     if report["failure"]:
         failure = report["failure"]
         lines += ["", "## Failure", "", "- Message: %s" % failure["message"]]

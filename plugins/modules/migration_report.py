@@ -23,7 +23,7 @@ description:
     size, counts and tables, and writes them to C(<dest>/<run_id>.before.json). The report compares with them, which
     gives the size change, the new tables and the share of rows preserved.
   - The rest comes from O(facts), the registered results of the run's other modules. Each key is optional.
-  - Every figure is computed from the run, or the report says why it is absent, for example C(not measured: no probe
+  - Every figure is computed from the run, or the report says why it is absent (for example, that no probe was
     configured). No placeholder is written.
   - The report is written to C(<dest>/<run_id>.md) and C(<dest>/<run_id>.json). Each file has mode 0600 and is
     replaced atomically, and O(dest) is created with mode 0700 when missing. The report is also stored in the table

@@ -84,8 +84,8 @@ def test_the_report_fills_every_figure_from_the_run(run):
     probe_figures = {"samples": 20, "errors": 0, "min_ms": 1.0, "p50_ms": 2.0, "p95_ms": 3.0, "max_ms": 4.0,
                      "mean_ms": 2.5}
     after = dict(probe_figures, p50_ms=2.5, mean_ms=3.0)
-    facts = {"environment": "staging", "phases": run["phases"], "probe": {"before": {"figures": probe_figures},
-                                                                           "after": {"figures": after}},
+    facts = {"environment": "staging", "phases": run["phases"],
+             "probe": {"before": {"figures": probe_figures}, "after": {"figures": after}},
              "validation": {"ok": True, "counts": {"checks": 12}, "data_preserved_percent": 100}}
     result = ok(report(db, dest, run_id, host="kh-staging", facts=facts))
     md, data = result["markdown"], result["json"]

@@ -57,8 +57,8 @@ PROBE = {"figures": {"samples": 20, "errors": 0, "min_ms": 1.0, "p50_ms": 2.0, "
                      "mean_ms": 2.0}, "probe": "GET http://127.0.0.1:8080/health"}
 
 
-def render(facts, before=BEFORE, **changes):
-    report = build(RUN, facts, measured(**changes), before, CONTEXT)
+def render(facts, before="default", **changes):
+    report = build(RUN, facts, measured(**changes), BEFORE if before == "default" else before, CONTEXT)
     return report, markdown(report)
 
 
@@ -112,8 +112,8 @@ def test_a_failure_makes_the_report_failed_with_the_message_and_the_way_back():
     rows = [ledger_row("004", "hybrid_rag_schema"), ledger_row("005", "data_migration", status="failed")]
     report, md = render(facts, ledger=rows)
     assert report["verdict"] == "FAILED" and "**Result:** FAILED" in md
-    assert [(p["name"], p["status"]) for p in report["results"]["phases"]] == [("schema", "SUCCESS"),
-                                                                              ("data", "FAILED")]
+    phases = [(p["name"], p["status"]) for p in report["results"]["phases"]]
+    assert phases == [("schema", "SUCCESS"), ("data", "FAILED")]
     assert "FAILED: boom: 22012 (task: Apply pending migrations under the ledger, phase data); at file " \
            "005_data_migration.sql, statement 3" in md
     assert "004_hybrid_rag_schema + 005_data_migration (failed)" in md
@@ -159,7 +159,7 @@ def test_markdown_tables_hold_hostile_text_in_one_cell():
     assert cell("a|b\nc") == "a\\|b c"
     rows = [ledger_row("004", "x|y\n| 1 | injected |")]
     _report, md = render({}, ledger=rows)
-    line = [l for l in md.splitlines() if l.startswith("| 004 ")][0]
+    line = [text for text in md.splitlines() if text.startswith("| 004 ")][0]
     assert line.count(" | ") == 5
 
 
