@@ -99,7 +99,9 @@ def test_check_mode_runs_the_probe_the_same(db):
 
 @pytest.fixture
 def table(db):
-    db.sql("CREATE TABLE probe_t (id int); INSERT INTO probe_t VALUES (1), (2); CREATE SEQUENCE probe_s")
+    # owned by the role the probe logs in as: only the read-only transaction stands in the way of a write
+    db.sql("CREATE TABLE probe_t (id int); INSERT INTO probe_t VALUES (1), (2); CREATE SEQUENCE probe_s; "
+           "ALTER TABLE probe_t OWNER TO knowledgehub; ALTER SEQUENCE probe_s OWNER TO knowledgehub")
     return db
 
 
@@ -117,7 +119,7 @@ WRITES = [
 @pytest.mark.parametrize("query", WRITES, ids=range(len(WRITES)))
 def test_a_query_that_would_write_is_refused_and_nothing_changes(table, query):
     message = failed(sql_probe(table, query=query))
-    assert "Nothing was" in message and "Traceback" not in message
+    assert "Nothing was" in message and "Traceback" not in message and "42501" not in message
     assert table.sql("SELECT count(*) FROM probe_t") == "2"
     assert table.sql("SELECT last_value || ':' || is_called FROM probe_s") == "1:false"
 
