@@ -199,14 +199,20 @@ def test_not_valid_constraints_and_sequences_behind_are_named(migrated):
     assert "sequence chunks_id_seq would give 2 next, but chunks.id already holds" in msg
 
 
-def test_nothing_is_written_to_the_database_and_check_mode_is_identical(migrated):
-    db, backup_dir = migrated
+def test_nothing_is_written_to_the_database_and_check_mode_is_identical(legacy_db, tmp_path):
+    db, backup_dir = legacy_db, tmp_path / "backups"
+    ok(migrate(db, baseline_version="003"))
     db.sql("UPDATE ai_memories SET content_hash = repeat('0', 64) "
            "WHERE id = (SELECT id FROM ai_memories ORDER BY id LIMIT 1)")
+    before = fingerprint(db)  # before any run of pg_validate on this database
+    ok(take(db, backup_dir, fail_on="never"))
+    assert fingerprint(db) == before
+    db.sql("DELETE FROM ai_memories WHERE id = (SELECT id FROM ai_memories ORDER BY id DESC LIMIT 1)")
     before = fingerprint(db)
     real = compare(db, backup_dir, fail_on="never")
     checked = compare(db, backup_dir, fail_on="never", check_mode=True)
     assert public(real) == public(checked) and not real["ok"] and not real["changed"]
+    assert real["snapshot_differences_total"] == 1 and real["data_preserved_percent"] < 100
     assert fingerprint(db) == before
     # a take in check mode plans, writes nothing; a take of an existing run id keeps the file
     path = backup_dir / ("%s.snapshot.json" % RUN_ID)
