@@ -290,6 +290,18 @@ EXAMPLES = r'''
     login_user: knowledgehub
     login_db: knowledgehub
 
+- name: The data phase, throttled on load (005's batches wait while CPU > 80 % or a lock wait > 10 s)
+  knowledgehub.migration.pg_migrate:
+    migrations_dir: /var/lib/knowledgehub-migration/migrations
+    target_version: "005"
+    monitor_policy: pause
+    monitor_max_pause: 600
+    details_file: /var/lib/knowledgehub-migration/pg_migrate-005.json
+    login_port: 5433
+    login_user: knowledgehub
+    login_db: knowledgehub
+  register: data_phase
+
 - name: What would run? (nothing is written)
   knowledgehub.migration.pg_migrate:
     migrations_dir: /var/lib/knowledgehub-migration/migrations
