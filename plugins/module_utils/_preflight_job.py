@@ -214,7 +214,7 @@ class PreflightJob(Job):
         """(the lint gate's report or None, why it could not run or ''), computed once."""
         if self._lint is None:
             try:
-                self._lint = (lint_report(self.params, self.migration_plan, self.server_num), "")
+                self._lint = (lint_report(self.params, self.migration_plan, self.conn), "")
             except LintError as exc:
                 self._lint = (None, exc.message)
         return self._lint

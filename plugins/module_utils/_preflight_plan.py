@@ -6,7 +6,7 @@
 The plan is pg_migrate's (``_plan.make_plan`` on the files and the ledger's rows, the
 "database is empty" test of ``_runner``), the locks are the lock analysis pg_migrate's
 check mode reports (``_runner``'s per-file analysis over ``_locks``), and the lint is the
-gate's public ``lint_files``. Nothing is reimplemented, so the pre-flight and the run
+gate's public ``lint_live`` (pg_migrate's own call). Nothing is reimplemented, so the pre-flight and the run
 cannot disagree about what is pending.
 
 From the locks each statement takes, ``requirements`` derives what the migration user must
@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger
-from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import find_squawk, lint_files
+from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import find_squawk
+from ansible_collections.knowledgehub.migration.plugins.module_utils._lint_live import lint_live
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
     relations_created,
     statement_locks,
@@ -74,13 +75,14 @@ def lock_analysis(plan: Plan) -> dict[str, Any]:
     return plan_locks(plan)
 
 
-def lint_report(params: dict[str, Any], plan: Plan, server_version: int) -> Any:
-    """The lint gate's report on the pending files, through its public entry point (None: lint off or nothing
-    pending). Raises LintError when squawk cannot answer."""
+def lint_report(params: dict[str, Any], plan: Plan, conn: Any) -> Any:
+    """The lint gate's report on the pending files, judged against the database ``conn`` reaches exactly as
+    pg_migrate judges them (None: lint off or nothing pending). Raises LintError when squawk cannot answer."""
     if not plan.pending or not params.get("lint", True):
         return None
-    return lint_files(find_squawk(params.get("squawk_path")), plan.pending, server_version,
-                      levels=params.get("lint_levels"), accept=params.get("lint_accept"))
+    return lint_live(find_squawk(params.get("squawk_path")), plan.pending, conn,
+                     params.get("lint_small_table_rows", 1000),
+                     levels=params.get("lint_levels"), accept=params.get("lint_accept"))
 
 
 # -- what the statements need -------------------------------------------------------------
@@ -197,10 +199,13 @@ def pending_check(job: Any) -> dict[str, Any]:
         return make_check("pending_migrations", PASS, observed, None,
                           "%d file(s) pending (%s); lint is off." % (len(versions), ", ".join(versions)))
     counts = report.counts
-    observed["lint"] = {"error": counts["error"], "warning": counts["warning"], "accepted": counts["accepted"]}
+    observed["lint"] = {"error": counts["error"], "warning": counts["warning"], "accepted": counts["accepted"],
+                        "relaxed": counts.get("relaxed", 0)}
     status = FAIL if counts["error"] else PASS
     text = "%d file(s) pending (%s); %s." % (len(versions), ", ".join(versions), report.summary())
     details = ["%s line %d: %s: %s" % (f["file"], f["line"], f["rule"], f["message"]) for f in report.blocking]
+    details += ["%s line %d: %s relaxed: %s" % (f["file"], f["line"], f["rule"], f.get("reason", ""))
+                for f in report.findings if f.get("relaxed")]
     if status == FAIL:
         text += (" pg_migrate would refuse to run them (%s%s): change each blocking statement, or accept it with a "
                  "-- squawk-ignore <rule> -- <why> comment on the line above it (docs/lint.md)."

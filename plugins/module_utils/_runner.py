@@ -59,6 +59,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._monitor im
 from ansible_collections.knowledgehub.migration.plugins.module_utils._monitor_policy import monitor_settings
 from ansible_collections.knowledgehub.migration.plugins.module_utils._plan import Plan, make_plan
 from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import recovery_point_table
+from ansible_collections.knowledgehub.migration.plugins.module_utils._report_store import report_table
 from ansible_collections.knowledgehub.migration.plugins.module_utils._runner_file import (
     FileRun,
     MigrationFailed,
@@ -97,13 +98,14 @@ class RunResult:
 
 
 def _user_tables(ledger: Ledger) -> int:
-    """Tables in the database other than this tool's own (the ledger and its recovery points; system schemas
+    """Tables in the database other than this tool's own (the ledger, its recovery points and reports; system schemas
     excluded). A recovery point taken before the first migration must not make an empty database look used."""
     own = [ledger.ident]
-    try:
-        own.append(pgsql.Identifier(ledger.schema, recovery_point_table(ledger.table)))
-    except LedgerError:
-        pass  # a ledger name too long for a recovery-point table beside it: there is none
+    for beside in (recovery_point_table, report_table):
+        try:
+            own.append(pgsql.Identifier(ledger.schema, beside(ledger.table)))
+        except Failure:
+            pass  # a ledger name too long for a table beside it: there is none
     with ledger.conn.cursor() as cur:
         cur.execute(
             """SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -113,6 +113,12 @@ options:
     type: list
     elements: str
     default: []
+  lint_small_table_rows:
+    description:
+      - As pg_migrate's O(knowledgehub.migration.pg_migrate#module:lint_small_table_rows). The findings are judged
+        against the database exactly as pg_migrate judges them, so the pre-flight and the run agree.
+    type: int
+    default: 1000
   backup_dir:
     description:
       - The directory the backups will be written to. When it does not exist yet, the free space of its nearest
@@ -305,6 +311,7 @@ def main():
         squawk_path=dict(type="path"),
         lint_levels=dict(type="dict"),
         lint_accept=dict(type="list", elements="str", default=[]),
+        lint_small_table_rows=dict(type="int", default=1000),
         backup_dir=dict(type="path", required=True),
         backup_format=dict(type="str", default="custom", choices=["custom", "directory", "plain"]),
         backup_compression=dict(type="str", default="auto"),

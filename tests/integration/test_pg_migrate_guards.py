@@ -303,8 +303,9 @@ KILL_TRIALS = 20
 def test_kill_9_of_the_runner_leaves_each_migration_whole_and_a_rerun_finishes(trial, baselined, full_run_seconds):
     baseline_schema = baselined.schema_dump(exclude_ledger=True)
     originals = Originals(baselined)
-    # spread the kill points over the whole run, from process start-up to the last commit
-    delay = random.Random(trial).uniform(0.05, full_run_seconds * 1.1)
+    # spread the kill points over the whole run, from process start-up to the last commit and past it (a loaded
+    # machine runs slower than the measured run: some kills must still land after the end)
+    delay = random.Random(trial).uniform(0.05, full_run_seconds * 1.3)
     proc = start_module("pg_migrate", args_for(baselined))
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
@@ -325,7 +326,9 @@ def test_immediate_shutdown_mid_migration_then_rerun(trial, cluster, baselined, 
     result = module_result(proc, timeout=120)
     cluster.start()
     assert result["_rc"] != 0 or result["applied"], result
-    if result["_rc"] != 0:
+    if result["_rc"] != 0 and not result["msg"].startswith("Cannot connect to database"):
+        # a shutdown before the module connected is a plain connection failure (nothing started); any later one
+        # must say that a rerun finishes the job
         assert "rerun" in result["msg"].lower(), result["msg"]
     assert_ledger_tells_the_truth(baselined, baseline_schema, originals)
     finish_and_check(baselined, originals)
