@@ -170,6 +170,8 @@ class Monitor:
             self._counters = self._read_counters(conn)
             while not self._stop.wait(self.interval):
                 self._tick(conn)
+            if not self.samples or time.monotonic() - self._started - self.samples[-1]["t"] >= 1:
+                self._closing_sample(conn)
         except Exception as exc:  # pylint: disable=broad-except
             # the monitor is a guard, not a step: its failure is recorded and the migration goes on (a throttle
             # it held is released with its connection below)
@@ -202,6 +204,16 @@ class Monitor:
             # runner checks the abort before each statement
             self._query(conn, "SELECT pg_cancel_backend(%s)", (self._pid,))
         sample.update(action=action, throttled=self.policy.paused, warned=len(self.policy.warnings) > warned)
+        self.samples.append(sample)
+
+    def _closing_sample(self, conn: Any) -> None:
+        """The load since the last sample, taken as the run ends (a run shorter than the interval gets its figures
+        too); no policy: the run is over."""
+        now = time.monotonic()
+        sample: dict[str, Any] = {"t": round(now - self._started, 1), "file": self._file}
+        sample.update(self._host.sample(now))
+        sample.update(self._database(conn))
+        sample.update(action="closing", throttled=False, warned=False)
         self.samples.append(sample)
 
     def _hold(self, conn: Any) -> None:

@@ -116,8 +116,8 @@ def _phases(facts: dict[str, Any], failure: dict[str, Any] | None) -> list[dict[
         elif failure["phase"] or not phases:
             phases.append({"name": failure["phase"] or "migration", "status": "FAILED", "duration_ms": None,
                            "versions": []})
-        elif not any(p["status"] == "FAILED" for p in phases):
-            phases.append({"name": "migration", "status": "FAILED", "duration_ms": None, "versions": []})
+        # else: the phases ran and a later step failed (a validation, a recovery point): the phases stay as they
+        # ran, and the failure has its own section
     return phases
 
 

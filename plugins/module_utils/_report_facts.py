@@ -179,6 +179,11 @@ def summary_of(value: Any, name: str) -> dict[str, Any] | None:
     if not value:
         return None
     failing = _list(value.get("failing") or value.get("failed_checks"))
+    # the gate's own checks, when it gives them, say what failed (the index missing, the rows found)
+    failed = [c for c in _list(value.get("checks")) if isinstance(c, dict) and c.get("status") == "fail"]
+    if failed:
+        failing = ["%s: %s" % (_text(c.get("name")), _text(c.get("message"))) if c.get("message")
+                   else _text(c.get("name")) for c in failed]
     ok = value.get("ok")
     if ok is None and "failed" in value:
         ok = not value.get("failed")
@@ -192,10 +197,30 @@ def summary_of(value: Any, name: str) -> dict[str, Any] | None:
 
 
 def monitor_of(value: Any) -> dict[str, Any] | None:
-    value = _dict(value)
-    if not value:
+    """``{peaks, alerts}`` from pg_migrate's ``monitor`` result, from a list of them (one per phase: the highest
+    peak of each figure, every alert), or from a plain ``{peaks, alerts}``."""
+    parts = [_dict(v) for v in (value if isinstance(value, list) else [value])]
+    parts = [v for v in parts if v]
+    if not parts:
         return None
-    peaks = _dict(value.get("peaks")) or {k: v for k, v in value.items() if num(v) is not None}
-    return {"peaks": {str(k): num(v) if num(v) is not None else _text(v) for k, v in sorted(peaks.items())},
-            "alerts": [_text(a.get("message") or a) if isinstance(a, dict) else _text(a)
-                       for a in _list(value.get("alerts"))][:LIST_LIMIT]}
+    peaks: dict[str, Any] = {}
+    alerts: list[str] = []
+    for part in parts:
+        found = _dict(part.get("peaks")) or {k: v for k, v in part.items() if num(v) is not None}
+        for key, val in found.items():
+            old = peaks.get(str(key))
+            if num(val) is None:
+                if val not in (None, "") and not isinstance(val, (dict, list)):
+                    peaks.setdefault(str(key), _text(val))
+            elif num(old) is None or num(val) > num(old):
+                peaks[str(key)] = num(val)
+        for key in ("pauses", "paused_seconds"):
+            if num(part.get(key)):
+                peaks[key] = (num(peaks.get(key)) or 0) + num(part.get(key))
+        if part.get("aborted"):
+            alerts.append("the monitor aborted the migration (monitor_policy=abort)")
+        alerts += [_text(a.get("message") or a) if isinstance(a, dict) else _text(a)
+                   for a in _list(part.get("alerts")) + _list(part.get("warnings"))]
+    if not peaks and not alerts:
+        return None  # no sample was taken: the report says the figures were not measured
+    return {"peaks": dict(sorted(peaks.items())), "alerts": alerts[:LIST_LIMIT]}

@@ -259,3 +259,13 @@ def test_a_failed_analyze_is_a_warning_and_the_files_stay_applied(db, tmp_path):
     assert "lock timeout" in result["analyze"]["failed"][0]["error"]
     assert [t["table"] for t in result["analyze"]["tables"]] == ["public.kh_new"]
     assert warned(result, "ANALYZE of kh_held failed", "the ledger says so")
+
+
+def test_a_run_shorter_than_the_interval_still_gets_its_figures(legacy_db):
+    """004 runs in well under 30 s: the closing sample gives the run's load anyway (the report's peaks)."""
+    result = ok(run_module("pg_migrate", args_for(legacy_db, target_version="004", monitor_interval=30, **QUIET)))
+    monitor = result["monitor"]
+    assert monitor["samples"] == 1 and monitor["timeline"][0]["action"] == "closing", monitor
+    assert isinstance(monitor["peaks"]["cpu_percent"], (int, float)), monitor["peaks"]
+    assert isinstance(monitor["peaks"]["memory_percent"], (int, float)), monitor["peaks"]
+    assert monitor["warnings"] == [] and monitor["pauses"] == 0

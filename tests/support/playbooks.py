@@ -9,16 +9,22 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 from support.paths import REPO
 
 MIGRATE_PLAYBOOK = os.path.join("playbooks", "migrate.yml")
+# The controller's copies of the Migration Logs (the report role's report_dir), out of the tester's home; a test
+# that looks at them passes its own -e report_dir, which comes later and wins.
+REPORT_DIR = os.path.join(tempfile.gettempdir(), "knowledgehub-test-reports-%d" % os.getuid())
 
 
 def ansible(tool: str, inventory: str | os.PathLike, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``ansible`` / ``ansible-playbook`` of this interpreter's venv against ``inventory``, from the repository
     (its ansible.cfg), without colours."""
     command = [os.path.join(os.path.dirname(sys.executable), tool), "-i", str(inventory), *args]
+    if tool == "ansible-playbook":
+        command[3:3] = ["-e", "report_dir=%s" % REPORT_DIR]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout, check=False)

@@ -12,12 +12,14 @@ import re
 
 import pytest
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._report_build import build
+from ansible_collections.knowledgehub.migration.plugins.module_utils._report_build import _phases, build
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_facts import (
     failure_of,
+    monitor_of,
     num,
     phase_of,
     preserved_percent,
+    summary_of,
     when,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_render import cell, markdown, seconds, stats
@@ -190,3 +192,36 @@ def test_stats_stay_small_whatever_the_run():
     assert len(json.dumps(summary)) < 4096
     assert len(report["migration"]["ledger"]) == 50 and report["migration"]["ledger_total"] == 500
     assert len(json.dumps(report)) < 100000
+
+
+def test_monitor_results_of_several_phases_merge_into_the_highest_peaks_and_every_alert():
+    schema = {"peaks": {"cpu_percent": 91.5, "lock_wait_s": 0.2}, "warnings": ["cpu 91.5% above 80"], "pauses": 0}
+    data = {"peaks": {"cpu_percent": 40.0, "lock_wait_s": 3.5}, "warnings": [], "pauses": 2, "paused_seconds": 7.5,
+            "aborted": False}
+    merged = monitor_of([schema, {}, data])
+    assert merged["peaks"] == {"cpu_percent": 91.5, "lock_wait_s": 3.5, "pauses": 2, "paused_seconds": 7.5}
+    assert merged["alerts"] == ["cpu 91.5% above 80"]
+    assert monitor_of([]) is None and monitor_of({}) is None
+    # a phase without a sample has its peaks as None: nothing measured, nothing printed as a figure
+    assert monitor_of([{"peaks": {"cpu_percent": None}, "warnings": []}]) is None
+    assert monitor_of([{"peaks": {"cpu_percent": None}}, data])["peaks"]["cpu_percent"] == 40.0
+    assert "aborted" in monitor_of({"peaks": {}, "aborted": True})["alerts"][0]
+
+
+def test_a_failed_gate_is_named_by_its_failing_checks_and_their_messages():
+    result = {"ok": False, "failed_checks": ["indexes (004_hybrid_rag_schema.yml)"], "checks": [
+        {"name": "indexes (004_hybrid_rag_schema.yml)", "status": "fail",
+         "message": "index idx_kg_entities_entity_type (004_hybrid_rag_schema.yml) is missing"},
+        {"name": "views (004_hybrid_rag_schema.yml)", "status": "pass", "message": "4 of 4 present"}]}
+    assert summary_of(result, "validation")["failing"] == [
+        "indexes (004_hybrid_rag_schema.yml): index idx_kg_entities_entity_type (004_hybrid_rag_schema.yml) is missing"]
+    assert summary_of({"ok": False, "failed_checks": ["x"]}, "validation")["failing"] == ["x"]
+
+
+def test_a_failure_after_the_phases_leaves_them_as_they_ran():
+    ran = [{"phase": "schema", "result": {"applied": [{"file": "004_x.sql", "duration_ms": 10}]}}]
+    after = failure_of({"failure": {"task": "Fail naming the failing checks", "msg": "Validation failed"}})
+    assert [p["status"] for p in _phases({"phases": ran}, after)] == ["SUCCESS"]
+    during = failure_of({"failure": {"task": "Apply pending migrations under the ledger, phase data", "msg": "x"}})
+    assert [(p["name"], p["status"]) for p in _phases({"phases": ran}, during)][-1] == ("data", "FAILED")
+    assert [p["name"] for p in _phases({}, after)] == ["migration"]

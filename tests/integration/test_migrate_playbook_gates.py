@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The runbook's gates in migrate.yml, as an operator runs it: the pre-flight stops a run before anything is
+written, each phase is validated (a failed validation is a failed run), and the Migration Log's every figure comes
+from the run; check mode writes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook
+
+pytestmark = pytest.mark.legacy_chunks(1000)
+COUNTED = ("ai_memories", "documents", "chunks")
+PLACEHOLDER = re.compile(r"XXX|YYYY|\[Name|TODO|TBD|\?\?|\bNone\b|\bnull\b|\[[A-Z][a-z]+/[A-Z]")
+
+
+@pytest.fixture
+def inventory(tmp_path, legacy_db):
+    db = legacy_db
+    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    content = {"all": {"children": {
+        "staging": {"hosts": {"kh-staging": dict(local, login_port=db.pg.port, login_db=db.name)}},
+    }, "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub", "login_password": db.pg.app_password,
+                "backup_dir": str(tmp_path / "backups"), "report_dir": str(tmp_path / "controller")}}}
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(content), encoding="utf-8")
+    return path
+
+
+def play(inventory, *args: str) -> subprocess.CompletedProcess:
+    # the inventory's report_dir, not the harness's default
+    return ansible_playbook(inventory, MIGRATE_PLAYBOOK, "-l", "staging", "-e", "report_dir=%s"
+                            % (inventory.parent / "controller"), *args)
+
+
+def written(db, tmp_path) -> dict:
+    """Everything a run could write: the ledger, the schema, the backups, the reports."""
+    return {"ledger": db.ledger(), "schema": db.schema_dump(),
+            "files": sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                            if p.parts[len(tmp_path.parts)] in ("backups", "backups-reports", "controller"))}
+
+
+def test_migrate_writes_a_migration_log_whose_every_figure_comes_from_the_run(inventory, legacy_db, tmp_path):
+    before = written(legacy_db, tmp_path)
+    check = play(inventory, "--check")
+    assert check.returncode == 0, check.stdout[-4000:]
+    assert "Pre-flight" in check.stdout and written(legacy_db, tmp_path) == before  # the plan writes nothing
+
+    proc = play(inventory, "-e", '{"migrate_probe_query": "SELECT count(*) FROM documents", "migrate_probe_samples": 5,'
+                                 ' "migrate_monitor_interval": 1}')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    out = " ".join(proc.stdout.split())
+    assert "connection" in out and "privileges" in out and "free_disk" in out  # the pre-flight table
+    assert "Data preserved: 100" in out  # the snapshot compared after the data phase
+    reports = tmp_path / "controller" / "kh-staging"
+    [md_path] = list(reports.glob("*.md"))
+    md = md_path.read_text(encoding="utf-8")
+    data = json.loads(md_path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert not PLACEHOLDER.findall(md), PLACEHOLDER.findall(md)
+    assert data["verdict"] == "SUCCESS" and data["results"]["validation"] == "SUCCESS"
+    counts = {t: int(legacy_db.sql("SELECT count(*) FROM %s" % t)) for t in COUNTED}
+    assert data["pre_migration"]["record_counts"] == counts == data["post_migration"]["record_counts"]
+    assert data["post_migration"]["new_table_count"] == 19
+    assert data["post_migration"]["data_preserved_percent"] == 100.0
+    assert data["pre_migration"]["preflight"]["ok"] is True and data["pre_migration"]["preflight"]["counts"]["fail"] == 0
+    size = int(legacy_db.sql("SELECT pg_database_size(current_database())"))
+    assert abs(data["post_migration"]["database_size_bytes"] - size) < size * 0.2
+    impact = data["post_migration"]["performance_impact_percent"]
+    assert isinstance(impact["p50"], (int, float)) and isinstance(impact["mean"], (int, float)), impact
+    peaks = data["post_migration"]["monitor"]["peaks"]
+    assert isinstance(peaks["cpu_percent"], (int, float)) and isinstance(peaks["memory_percent"], (int, float))
+    ledger = {r["version"]: r for r in legacy_db.ledger()}
+    assert [m["version"] if isinstance(m, dict) else m for m in data["migration"]["applied"]] \
+        in (["004", "005", "006"], ["004_hybrid_rag_schema", "005_data_migration", "006_harden_rollback_functions"])
+    assert {ledger[v]["status"] for v in ("004", "005", "006")} == {"applied"}
+    assert [p["purpose"] for p in data["recovery_points"]] == ["before", "after_schema", "after_data"]
+    snapshot = tmp_path / "backups" / ("%s.snapshot.json" % data["migration"]["run_id"])
+    assert snapshot.is_file() and (os.stat(snapshot).st_mode & 0o777) == 0o600
+    assert legacy_db.sql("SELECT verdict FROM migration_log_report") == "SUCCESS"
+    assert legacy_db.pg.app_password not in proc.stdout + proc.stderr + md
+
+
+def test_a_failed_preflight_stops_the_play_before_anything_is_written(inventory, legacy_db, tmp_path):
+    before = written(legacy_db, tmp_path)
+    proc = play(inventory, "-e", "preflight_min_free_disk_mb=999999999")
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert "Pre-flight failed" in out and "free_disk" in out, out[-3000:]
+    assert written(legacy_db, tmp_path) == before  # no baseline, no backup, no snapshot, no report
+
+
+def test_a_failed_validation_fails_the_run_and_the_migration_log_says_so(inventory, legacy_db, tmp_path,
+                                                                         migrations_copy):
+    # a later file drops an index 004's expectations list: every migration applies, the validation catches it
+    (migrations_copy / "007_drop_an_index.sql").write_text(
+        "DROP INDEX IF EXISTS idx_kg_entities_entity_type;\n", encoding="utf-8")
+    proc = play(inventory, "-e", "migrate_migrations_src=%s" % migrations_copy)
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert "idx_kg_entities_entity_type" in out and "MIGRATION FAILED on kh-staging" in out, out[-4000:]
+    [md_path] = list((tmp_path / "controller" / "kh-staging").glob("*.md"))
+    md = md_path.read_text(encoding="utf-8")
+    data = json.loads(md_path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert data["verdict"] == "FAILED" and "**Result:** FAILED" in md
+    assert "idx_kg_entities_entity_type" in md
+    assert not PLACEHOLDER.findall(md), PLACEHOLDER.findall(md)
