@@ -32,8 +32,8 @@ def schema(host, *exclude: str) -> str:
     baseline created; the legacy database has none) and the tables in ``exclude``."""
     env = host.env_file()
     proc = host.run([PG_DUMP if os.path.exists(PG_DUMP) else "pg_dump", "--schema-only", "--no-owner",
-                     "--exclude-table", "migration_log", *("--exclude-table=%s" % name for name in exclude), "-h", "127.0.0.1", "-p", "5433", "-U", env["POSTGRES_USER"],
-                     "-d", "knowledgehub"], cwd="/", env={"PGPASSFILE": str(host.pgpassfile)})
+                     "--exclude-table", "migration_log", *("--exclude-table=%s" % name for name in exclude),
+                     "-h", "127.0.0.1", "-p", "5433", "-U", env["POSTGRES_USER"], "-d", "knowledgehub"], cwd="/", env={"PGPASSFILE": str(host.pgpassfile)})
     return "".join(line for line in proc.stdout.splitlines(keepends=True)
                    if not line.startswith(("\\restrict ", "\\unrestrict ")))
 
