@@ -22,6 +22,11 @@ export PATH := $(VENV_BIN):$(PATH)
 # Rows migrated by the demo (tools/demo.sh reads CHUNKS).
 CHUNKS ?= 100000
 export CHUNKS
+# The demo's PostgreSQL port on 127.0.0.1 (tools/demo.sh reads DEMO_PORT; the
+# playbook run gets -e login_port). Its files go to DEMO_PG_DIR when that is set
+# (make demo DEMO_PG_DIR=...), else to /tmp/knowledgehub-demo-<port>.
+DEMO_PORT ?= 5433
+export DEMO_PORT
 
 # Relative symlink that makes knowledgehub.migration.* resolve to this checkout
 # (ansible.cfg: collections_path = .collections).
@@ -33,7 +38,7 @@ COLLECTION_LINK := .collections/ansible_collections/knowledgehub/migration
 help:
 	@echo "Targets:"
 	@echo "  venv      create/refresh .venv from requirements.txt + constraints.txt"
-	@echo "  demo      run tools/demo.sh (CHUNKS=$(CHUNKS))"
+	@echo "  demo      run tools/demo.sh (CHUNKS=$(CHUNKS) DEMO_PORT=$(DEMO_PORT), DEMO_PG_DIR=dir)"
 	@echo "  test      lint, sanity, pytest, molecule (stops at the first failure)"
 	@echo "  lint      ansible-lint (production profile) + yamllint migrations/ +"
 	@echo "            bash -n on shell scripts + ansible-galaxy collection build"
