@@ -56,7 +56,9 @@ class Database:
     def schema_dump(self, exclude_ledger: bool = False) -> str:
         cmd = [os.path.join(pgsandbox.PG_BIN, "pg_dump"), "--schema-only", "--no-owner", "-d", self.name]
         if exclude_ledger:
-            cmd += ["--exclude-table", "migration_log"]
+            # the ledger and the tool's tables beside it (its recovery points, its reports)
+            cmd += ["--exclude-table", "migration_log", "--exclude-table", "migration_log_recovery_point",
+                    "--exclude-table", "migration_log_report"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self.pg.client_env(), check=True)
         # pg_dump >= 15.14 brackets its output with \restrict / \unrestrict and a random key per dump
         return "".join(line for line in proc.stdout.splitlines(keepends=True)
