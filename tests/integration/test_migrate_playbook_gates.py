@@ -83,7 +83,7 @@ def test_migrate_writes_a_migration_log_whose_every_figure_comes_from_the_run(in
         in (["004", "005", "006"], ["004_hybrid_rag_schema", "005_data_migration", "006_harden_rollback_functions"])
     assert {ledger[v]["status"] for v in ("004", "005", "006")} == {"applied"}
     assert [p["purpose"] for p in data["recovery_points"]] == ["before", "after_schema", "after_data"]
-    snapshot = tmp_path / "backups" / ("%s.snapshot.json" % data["migration"]["run_id"])
+    snapshot = tmp_path / "backups-reports" / ("%s.snapshot.json" % data["migration"]["run_id"])
     assert snapshot.is_file() and (os.stat(snapshot).st_mode & 0o777) == 0o600
     assert legacy_db.sql("SELECT verdict FROM migration_log_report") == "SUCCESS"
     assert legacy_db.pg.app_password not in proc.stdout + proc.stderr + md
