@@ -6,9 +6,10 @@
 Two modes. ``snapshot: before`` measures the database (size, exact record counts of ``count_tables``, the list of
 tables) and writes the figures to ``<dest>/<run_id>.before.json``. The report (the default) measures the same again,
 reads the run's ledger rows and recovery points, takes the before figures from that file (or ``facts.before``) and
-the rest from ``facts``, and writes ``<dest>/<run_id>.md`` and ``<dest>/<run_id>.json`` (0600, each replaced
-atomically), then stores the report in the table beside the ledger (``_report_store``). Everything is measured in
-one REPEATABLE READ READ ONLY transaction, so the counts and the size are of one moment.
+the rest from ``facts``, and writes ``<dest>/<run_id>.md``, ``<dest>/<run_id>.json`` and, with ``html``, the page
+``<dest>/<run_id>.html`` (``_report_html``; 0600, each replaced atomically), then stores the report in the table
+beside the ledger (``_report_store``). Everything is measured in one REPEATABLE READ READ ONLY transaction, so the
+counts and the size are of one moment.
 
 Check mode measures and renders, and writes nothing (no file, no row).
 """
@@ -33,6 +34,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_p
     recovery_point_table,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_build import build
+from ansible_collections.knowledgehub.migration.plugins.module_utils._report_html import page
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_render import markdown, stats
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_store import (
     ReportError,
@@ -110,6 +112,7 @@ class ReportJob(Job):
         self.target = Target.from_params(params)
         self.conn: Any = None
         self.host = params.get("host") or socket.gethostname()
+        self.html: str | None = None  # the page, written by apply (not in the result: the file is)
 
     def close(self) -> None:
         if self.conn is not None and not self.conn.closed:
@@ -194,6 +197,9 @@ class ReportJob(Job):
                    "before_source": source, "own_tables": self.own_tables()}
         report = build(run_id, self.p.get("facts") or {}, measured, before, context)
         paths = {"markdown": os.path.join(dest, "%s.md" % run_id), "json": os.path.join(dest, "%s.json" % run_id)}
+        if self.p.get("html", True):
+            paths["html"] = os.path.join(dest, "%s.html" % run_id)
+            self.html = page(report)
         store = None
         if not self.p["store"]:
             store = "not stored: store is false"
@@ -224,6 +230,8 @@ class ReportJob(Job):
             return plan
         write_private(plan["paths"]["json"], json.dumps(plan["json"], indent=2, sort_keys=True, default=str) + "\n")
         write_private(plan["paths"]["markdown"], plan["markdown"])
+        if "html" in plan["paths"] and self.html is not None:
+            write_private(plan["paths"]["html"], self.html)
         if plan["stored_note"] is None:
             conn = self.target.connect("migration_report", autocommit=True)
             try:

@@ -25,6 +25,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._report_fac
     summary_of,
     when,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._report_timeline import timeline_of
 
 FORMAT = 1
 NO_PROBE = "not measured: no probe configured (facts.probe.%s holds no pg_probe figures)"
@@ -243,6 +244,7 @@ def build(run_id: str, facts: dict[str, Any], measured: dict[str, Any], before: 
         "failure": failure,
         "rollback": rollback,
         "next_steps": _next_steps(facts, verdict, run_id, rollback)[:LIST_LIMIT],
+        "timeline": timeline_of(facts, phases, head["ledger"], points, head),
         "absent": rep.absent,
     }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 ---
 module: migration_report
-short_description: Fill in the runbook's Migration Log for a migration run, as Markdown and JSON
+short_description: Fill in the runbook's Migration Log for a migration run, as Markdown, JSON and an HTML page
 version_added: 1.0.0
 description:
   - Fills in the runbook's Migration Log Template for one run (O(run_id)). The sections are Migration Date, Migration
@@ -25,11 +25,20 @@ description:
   - The rest comes from O(facts), the registered results of the run's other modules. Each key is optional.
   - Every figure is computed from the run, or the report says why it is absent (for example, that no probe was
     configured). No placeholder is written.
-  - The report is written to C(<dest>/<run_id>.md) and C(<dest>/<run_id>.json). Each file has mode 0600 and is
-    replaced atomically, and O(dest) is created with mode 0700 when missing. The report is also stored in the table
+  - The report is written to C(<dest>/<run_id>.md) and C(<dest>/<run_id>.json), and with O(html) to the page
+    C(<dest>/<run_id>.html). Each file has mode 0600 and is replaced atomically, and O(dest) is created with mode
+    0700 when missing. The report is also stored in the table
     C(<ledger_table>_report) beside the ledger, one row per run (a later report of the same run replaces it). The
     table is created on first use, and only once the ledger has history, because pg_migrate would take a
     database holding a tool table and no ledger history for a legacy one.
+  - The HTML page is one self-contained file (inline CSS and SVG, no script, nothing loaded from elsewhere; it reads
+    the same offline). It shows the verdict first, the failure when there is one, a timeline of the run, then the
+    Migration Log's sections with the same texts and figures as the Markdown, made from the same report.
+  - The timeline (C(timeline) in RV(json)) has one lane per kind. Phases are bars over their ledger rows (first start to
+    last end). Batched files (C(migrate:transaction off)) show their span and their batch count, read from their
+    progress notices. Recovery points are markers with their ids at their creation time. Lock waits and CPU and
+    memory are drawn from the monitor's samples, whose clock starts as their phase's first file starts. Only recorded
+    times are drawn. What cannot be placed is named under the drawing.
   - A failed run gets a report too. With C(facts.failure) set, the verdict is C(FAILED) and the failure's message is
     in the report.
 author:
@@ -72,6 +81,12 @@ options:
     type: list
     elements: str
     default: [ai_memories, documents, chunks]
+  html:
+    description:
+      - Also write the report as the self-contained HTML page C(<dest>/<run_id>.html).
+      - The page is not stored in the database. The JSON stored there holds everything it shows.
+    type: bool
+    default: true
   store:
     description:
       - Store the report in the table C(<ledger_table>_report) beside the ledger.
@@ -97,7 +112,9 @@ options:
         warnings}). C(failing) is a list of texts or of C({check, message}).
       - C(preflight) is pg_preflight's result or C({ok, counts, warnings, failing}).
       - C(monitor) is C({peaks, alerts}), where C(peaks) maps a name (for example C(cpu_percent)) to its peak value
-        and C(alerts) is a list of texts. Without C(peaks), its numeric top-level keys are taken as peaks.
+        and C(alerts) is a list of texts. Without C(peaks), its numeric top-level keys are taken as peaks. It may be
+        a list of pg_migrate's C(monitor) results, one per phase; the timeline takes their C(timeline) samples from
+        the phases' own results, or from this list when it has one entry per phase.
       - C(probe) is C({before, after}), each a pg_probe result (or its C(figures)). It gives the performance baseline
         and the performance impact.
       - C(recovery_points) is the migrate role's recovery log, C([{purpose, backup_id, recovery_point_id,
@@ -162,17 +179,24 @@ markdown:
 json:
   description:
     - The Migration Log as a dict. C(migration) holds the header and the ledger rows, then come C(pre_migration),
-      C(results), C(post_migration), C(recovery_points), C(backups), C(failure), C(rollback) and C(next_steps).
+      C(results), C(post_migration), C(recovery_points), C(backups), C(failure), C(rollback), C(next_steps) and
+      C(timeline).
+    - C(timeline) places the run on one axis, in seconds from its C(start) (ISO 8601) to C(span_s). It holds
+      C(phases) (C(name), C(status), C(start_s), C(end_s), C(duration_ms), C(versions)), C(batched) (C(file),
+      C(phase), C(start_s), C(end_s), C(batches), C(walks)), C(recovery_points) (C(id), C(purpose), C(backup_id),
+      C(at_s)), C(samples) (the monitor's, each C(at_s), C(phase), C(cpu_percent), C(memory_percent),
+      C(lock_wait_s), C(blocked_sessions), C(action)) and C(notes), which say what could not be drawn and why.
     - C(absent) maps each figure that is V(null) (for example C(pre_migration.response_time)) to the reason.
   returned: report
   type: dict
 paths:
-  description: The files written (in check mode, the files that would be written). These are C(markdown) and
-    C(json), or C(snapshot).
+  description: The files written (in check mode, the files that would be written). These are C(markdown), C(json)
+    and, with O(html), C(html), or C(snapshot).
   returned: always
   type: dict
   sample: {"markdown": "/var/lib/knowledgehub-migration/reports/2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11.md",
-           "json": "/var/lib/knowledgehub-migration/reports/2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11.json"}
+           "json": "/var/lib/knowledgehub-migration/reports/2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11.json",
+           "html": "/var/lib/knowledgehub-migration/reports/2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11.html"}
 stats:
   description: A compact summary for M(ansible.builtin.set_stats), with run_id, host, environment, verdict, the
     versions applied, duration_s, at most 10 recovery points and the report paths.
@@ -206,6 +230,7 @@ def main():
         dest=dict(type="path", required=True),
         snapshot=dict(type="str", choices=["before"]),
         count_tables=dict(type="list", elements="str", default=["ai_memories", "documents", "chunks"]),
+        html=dict(type="bool", default=True),
         store=dict(type="bool", default=True),
         host=dict(type="str"),
         facts=dict(type="dict", default={}),
