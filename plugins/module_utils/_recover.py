@@ -186,6 +186,15 @@ class Recover(Job):
         if point.isdigit():
             point = self._backup_id_of(int(point))
         candidates = pick(points, point)
+        full = [(p, m) for p, m in points if (m.get("scope") or "full") == "full"]
+        if candidates and not any((m.get("scope") or "full") == "full" for _p, m in candidates):
+            raise RecoverError("Recovery point %r of run %s is %s: it holds the structure after its phase, not the "
+                               "rows, so restoring it would leave the tables empty. Nothing was changed. Recover to "
+                               "a full point of the run instead: %s." % (
+                                   point, run_id, candidates[0][1].get("scope"),
+                                   ", ".join("point=%s (%s)" % (m.get("purpose"), m["backup_id"]) for _p, m in full)
+                                   or "none"))
+        candidates = [(p, m) for p, m in candidates if (m.get("scope") or "full") == "full"]
         if not candidates:
             raise RecoverError("Run %s has no verified recovery point %r. Its points: %s." % (
                 run_id, point, ", ".join("%s (%s)" % (m.get("purpose"), m["backup_id"]) for _p, m in points)))

@@ -4,13 +4,17 @@
 """The pre-migration snapshot: per chosen table its columns, primary key, row count and a digest of every row keyed by
 its primary key, in ``<backup_dir>/<run_id>.snapshot.json`` (0600, written atomically, no connection facts).
 
-The digests are computed on the server, ``left(md5(ROW(<columns>)::text), 16)`` with an array column read as
-``md5(array_send(<column>))`` (64 bits: the chance that a changed row keeps its digest is 2^-64), and streamed
-through a server-side cursor, so only keys and digests travel. All the tables are read in one REPEATABLE READ
-READ ONLY transaction (one consistent moment, ``taken_at``, the server's clock), with the settings that shape the
-text of a value pinned (``SETTINGS``: dates, intervals, time zone, float digits, bytea, money), so a compare in
-another session hashes the same values to the same text. The transaction holds ACCESS SHARE locks on the tables
-while it reads: take the snapshot before the migration, not during it.
+The digests are computed on the server: ``hash_record_extended(ROW(<columns>), 0)``, PostgreSQL's own 64-bit hash of
+the row from each column type's hash function on its binary value (no text conversion: the 384 floats of an
+embedding are hashed as they are stored, about four times faster than the md5 of the row's text). Values are compared
+as their type's equality says (1.50 and 1.5 are the same numeric, -0 and 0 the same float). A column of a type
+without a binary hash (json, tsvector, geometric types, domains) is hashed from its text (``hashtextextended``),
+with the settings that shape the text of a value pinned (``SETTINGS``: dates, intervals, time zone, float digits,
+bytea, money), so a compare in another session hashes the same values alike. Stored generated columns are left out
+(computed from the others: content_tsv from content). The chance that a changed row keeps its digest is 2^-64.
+Only keys and digests travel, through a server-side cursor. All the tables are read in one REPEATABLE READ
+READ ONLY transaction (one consistent moment, ``taken_at``, the server's clock). The transaction holds ACCESS SHARE
+locks on the tables while it reads: take the snapshot before the migration, not during it.
 
 A table without a primary key is counted, not hashed (its rows have no identity to compare by). Columns named in
 ``exclude`` (``table.column``) are left out of the digests, for counters the application bumps all the time.
@@ -28,9 +32,13 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._errors imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql
 
-FORMAT = "knowledgehub.migration snapshot 1"
+FORMAT = "knowledgehub.migration snapshot 2"
 SUFFIX = ".snapshot.json"
-DIGEST_CHARS = 16
+# Types hashed from their binary value (hash_record_extended uses their default hash operator class); arrays of
+# them too. Anything else (json, tsvector, geometric types, domains, composites) is hashed from its text.
+BINARY_HASHED = frozenset(("int2", "int4", "int8", "numeric", "float4", "float8", "text", "varchar", "bpchar", "name",
+                           "char", "uuid", "bool", "date", "timestamp", "timestamptz", "time", "timetz", "interval",
+                           "jsonb", "bytea", "oid", "inet", "cidr", "macaddr", "macaddr8", "money"))
 ITERSIZE = 20000
 SETTINGS = (("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"), ("TimeZone", "UTC"),
             ("extra_float_digits", "1"), ("bytea_output", "hex"), ("lc_monetary", "C"))
@@ -64,11 +72,18 @@ def begin(conn: Any, statement_timeout: str, lock_timeout: str) -> str:
 
 
 def layout(cur: Any, schema: str, table: str) -> dict[str, Any]:
-    """A table's columns (name, type) in order and its primary key's columns."""
+    """A table's columns in order ({name, type, hash: binary or text}; stored generated columns left out) and its
+    primary key's columns."""
     ident = pgsql.Identifier(schema, table).as_string(cur)
-    cur.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-                "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (ident,))
-    columns = [{"name": n, "type": t} for n, t in cur.fetchall()]
+    cur.execute("SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typtype, t.typcategory, t.typname, "
+                "e.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                "LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+                "ORDER BY a.attnum", (ident,))
+    columns = []
+    for name, shown, typtype, category, typname, element in cur.fetchall():
+        hashed = (element if category == "A" else typname) in BINARY_HASHED or (typtype == "e" and category != "A")
+        columns.append({"name": name, "type": shown, "hash": "binary" if hashed else "text"})
     cur.execute("SELECT a.attname FROM pg_index x JOIN unnest(x.indkey) WITH ORDINALITY u(n, i) ON true "
                 "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n "
                 "WHERE x.indrelid = to_regclass(%s) AND x.indisprimary ORDER BY u.i", (ident,))
@@ -86,24 +101,23 @@ def excluded(table: str, exclude: list[str]) -> set[str]:
 
 
 def value_sql(column: dict[str, Any]) -> Any:
-    """A column as the row digest reads it: an array by the md5 of its binary form (``array_send``, exact to the bit
-    and twice as fast as the text of 384 floats), any other value as it is (its text, in the row's text)."""
+    """A column as the row digest reads it: its binary value, or the hash of its text (``hash: text``)."""
     ident = pgsql.Identifier(column["name"])
-    if str(column.get("type", "")).endswith("[]"):
-        return pgsql.SQL("md5(array_send({c}))").format(c=ident)
-    return ident
+    if column.get("hash") == "binary":
+        return ident
+    return pgsql.SQL("hashtextextended({c}::text, 0)").format(c=ident)
 
 
 def rows_query(schema: str, table: str, key: list[str], columns: list[dict[str, Any]],
                newer_than: bool = False) -> Any:
     """key text, digest (and with ``newer_than``, whether updated_at is later than the parameter) of every row;
-    ``columns`` are the snapshot's ({name, type})."""
+    ``columns`` are the snapshot's ({name, type, hash})."""
     idents = [value_sql(c) for c in columns]
     if len(key) == 1:
         key_sql = pgsql.SQL("{k}::text").format(k=pgsql.Identifier(key[0]))
     else:
         key_sql = pgsql.SQL("ROW({k})::text").format(k=pgsql.SQL(", ").join(pgsql.Identifier(k) for k in key))
-    digest = pgsql.SQL("left(md5(ROW({c})::text), %d)" % DIGEST_CHARS).format(c=pgsql.SQL(", ").join(idents))
+    digest = pgsql.SQL("hash_record_extended(ROW({c}), 0)").format(c=pgsql.SQL(", ").join(idents))
     extra = pgsql.SQL(", coalesce(updated_at > %s::timestamptz, false)") if newer_than else pgsql.SQL("")
     return pgsql.SQL("SELECT {key}, {digest}{extra} FROM ONLY {t}").format(
         key=key_sql, digest=digest, extra=extra, t=pgsql.Identifier(schema, table))
@@ -179,6 +193,11 @@ def read(path: str) -> dict[str, Any]:
         raise SnapshotError("Snapshot %s cannot be read (%s): it is damaged; take a new one before the next "
                             "migration." % (path, exc)) from None
     tables = document.get("tables") if isinstance(document, dict) else None
+    if isinstance(document, dict) and str(document.get("format", "")).startswith("knowledgehub.migration snapshot") \
+            and document.get("format") != FORMAT:
+        raise SnapshotError("Snapshot %s was taken by another version of this collection (%s; this one reads %s): "
+                            "its digests cannot be compared. Take a new one before the next migration."
+                            % (path, document.get("format"), FORMAT))
     if not isinstance(document, dict) or document.get("format") != FORMAT or not isinstance(tables, dict):
         raise SnapshotError("%s is not a snapshot of this collection (format %r expected)." % (path, FORMAT))
     for name, entry in tables.items():

@@ -227,6 +227,8 @@ def test_analyze_runs_on_the_tables_the_files_created_or_changed(legacy_db):
     assert "public.migration_log" not in analyzed and not result["analyze"]["failed"]
     assert result["analyze"]["duration_ms"] >= 0 and result["analyze"]["tables_total"] == len(analyzed)
     assert analyze_count(legacy_db, "rag_configurations") == 1
+    by_table = {t["table"]: t for t in result["analyze"]["tables"]}
+    assert by_table["public.enhanced_chunks"]["vector_columns_left_out"] == ["embedding"]
     assert legacy_db.sql("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
                          "WHERE relname = 'rag_configurations'") == "t"
 
@@ -236,6 +238,26 @@ def test_analyze_false_leaves_the_statistics_alone(legacy_db):
                                                   analyze=False)))
     assert result["analyze"] == {}
     assert analyze_count(legacy_db, "rag_configurations") == 0
+
+
+def test_analyze_leaves_the_embedding_vectors_element_statistics_to_autovacuum(db, tmp_path):
+    """Float arrays (embeddings) are left out of ANALYZE's column list; every other column gets its statistics, text
+    arrays included (their element statistics serve @> and &&); a table of nothing but vectors is analyzed whole."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "001_vectors.sql").write_text(
+        "CREATE TABLE kh_vec (id int PRIMARY KEY, tags text[], embedding real[], weights float8[]);\n"
+        "INSERT INTO kh_vec SELECT g, ARRAY['t' || g % 7], ARRAY[g, g + 1]::real[], ARRAY[g]::float8[] "
+        "FROM generate_series(1, 500) g;\n"
+        "CREATE TABLE kh_only_vec (embedding real[]);\n"
+        "INSERT INTO kh_only_vec SELECT ARRAY[g]::real[] FROM generate_series(1, 50) g;\n")
+    result = ok(run_module("pg_migrate", dict(db.params, migrations_dir=str(migrations), monitor_interval=0)))
+    by_table = {t["table"]: t for t in result["analyze"]["tables"]}
+    assert by_table["public.kh_vec"]["vector_columns_left_out"] == ["embedding", "weights"]
+    assert "vector_columns_left_out" not in by_table["public.kh_only_vec"]
+    stats = db.sql("SELECT string_agg(tablename || '.' || attname, ',' ORDER BY tablename, attname) FROM pg_stats "
+                   "WHERE tablename IN ('kh_vec', 'kh_only_vec')")
+    assert stats == "kh_only_vec.embedding,kh_vec.id,kh_vec.tags", stats
 
 
 def test_a_failed_analyze_is_a_warning_and_the_files_stay_applied(db, tmp_path):

@@ -11,14 +11,16 @@ unit tested on /proc texts).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import uuid
 
 import pytest
 
 from support.database import app_connection, superuser_connection
-from support.modules import failed, migrate, ok, run_module
+from support.modules import failed, migrate, module_command, ok, parse_result, run_module
 from support.paths import MIGRATIONS
 
 # legacy_db: 001-003 applied by hand, sample data, no ledger
@@ -129,6 +131,46 @@ def test_membership_in_the_owning_role_is_ownership_and_a_superuser_passes(legac
     result = ok(preflight(legacy_db, tmp_path, login_user="postgres", login_password="",
                           login_unix_socket=legacy_db.pg.socket_dir))
     assert checks(result)["privileges"]["observed"] == "superuser"
+
+
+def on_a_small_file_system(db, mount, size, **options):
+    """pg_preflight with its backup_dir on a real file system of ``size`` (a tmpfs mounted at ``mount`` in a private
+    mount namespace of this process's user: nothing outside sees it, and it goes with the process). Returns the
+    result and what the file system held afterwards."""
+    args = dict(db.params, migrations_dir=MIGRATIONS, baseline_version="003", backup_dir=str(mount / "backups"),
+                max_cpu_percent=100000, **options)
+    argv, stdin, env = module_command("pg_preflight", args)
+    script = ('mount -t tmpfs -o size=%s,mode=0700 knowledgehub-test "$0" || exit 97; "$@"; rc=$?; '
+              'echo "==after=="; ls -A "$0"; exit $rc' % size)
+    os.makedirs(mount, exist_ok=True)
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True,
+                           check=False)
+    if probe.returncode != 0:
+        pytest.skip("no private mount namespace here (unshare: %s)" % probe.stderr.decode().strip())
+    # the module reads its arguments from the shell's standard input (mount and ls do not read it)
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, str(mount)] + argv,
+                          input=stdin, env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode != 97, proc.stderr
+    out, _sep, listing = proc.stdout.partition("==after==\n")
+    return parse_result(out, proc.stderr, proc.returncode), listing.split()
+
+
+def test_a_real_file_system_too_small_for_the_backups_fails_the_disk_check(legacy_db, tmp_path):
+    """A 64 MB file system where the backups go: the 2 GB floor fails, naming the path and the free space; a 3 GB one
+    passes with the same settings. Nothing is written there or in the database."""
+    before = fingerprint(legacy_db)
+    result, left = on_a_small_file_system(legacy_db, tmp_path / "small", "64m")
+    message = failed(result)
+    disk = checks(result)["free_disk"]
+    assert own(result["failed_checks"]) == ["free_disk"] and disk["status"] == "fail", disk
+    assert disk["observed"]["path"] == str(tmp_path / "small") and 50 <= disk["observed"]["free_mb"] <= 64, disk
+    assert disk["threshold"]["min_free_mb"] >= 2048
+    assert "free_disk: Only" in message and str(tmp_path / "small") in message
+    assert left == []  # backup_dir was not created
+    result, left = on_a_small_file_system(legacy_db, tmp_path / "large", "3g")
+    disk = checks(ok(result))["free_disk"]
+    assert disk["status"] == "pass" and disk["observed"]["free_mb"] >= 3000 and left == []
+    assert fingerprint(legacy_db) == before
 
 
 def test_a_file_system_too_small_fails_and_backup_dir_is_not_created(legacy_db, tmp_path):

@@ -117,6 +117,18 @@ def test_bad_input_is_refused_and_changes_nothing(migrated, backup_dir, options,
     assert db.schema_dump() == schema
 
 
+def test_a_schema_only_point_is_never_restored_as_data(migrated, backup_dir):
+    """The runbook's schema-only point after the schema phase holds no rows: asked for, it is refused, naming the full
+    points of the run to use instead, and nothing changes."""
+    db, run_id, _snapshot, _schema = migrated
+    ok(backup(db, backup_dir, run_id=run_id, purpose="after_schema", scope="schema-only"))
+    schema, rows = db.schema_dump(), db.snapshot(PRE_004_TABLES)
+    message = failed(recover(db, backup_dir, point="after_schema"))
+    assert "is schema-only" in message and "Nothing was changed" in message and "Traceback" not in message
+    assert "point=before" in message and "point=after_data" in message
+    assert db.schema_dump() == schema and db.snapshot(PRE_004_TABLES) == rows
+
+
 def test_kill_9_during_recover_then_rerun_finishes_the_job(migrated, backup_dir, cluster):
     db, _run_id, snapshot, schema = migrated
     proc = start_module("pg_recover", dict(db.params, backup_dir=backup_dir))

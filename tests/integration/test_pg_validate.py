@@ -237,3 +237,39 @@ def test_bad_input_is_a_clear_error(migrated, tmp_path):
     assert "does not exist" in failed(validate(db, expectations_dir=str(tmp_path / "nope")))
     for result in (missing,):
         assert "Traceback" not in result["_stderr"]
+
+
+def test_the_digest_reads_binary_values_text_only_where_it_must_and_leaves_generated_columns_out(legacy_db, tmp_path):
+    """An embedding element, a json value and a tsvector value changed by the smallest step are each caught; a stored
+    generated column is not part of the digest; a snapshot of an earlier format is refused with what to do."""
+    db, backup_dir = legacy_db, tmp_path / "backups"
+    db.sql("CREATE TABLE extra (id int PRIMARY KEY, doc json, tags tsvector, amount numeric, "
+           "twice int GENERATED ALWAYS AS (id * 2) STORED)")
+    db.sql("INSERT INTO extra (id, doc, tags, amount) SELECT g, json_build_object('n', g), to_tsvector('simple', "
+           "'tag' || g), g * 1.5 FROM generate_series(1, 50) g")
+    db.sql("ALTER TABLE extra OWNER TO knowledgehub")
+    ok(take(db, backup_dir, snapshot_tables=["extra", "chunks"]))
+    path = backup_dir / ("%s.snapshot.json" % RUN_ID)
+    document = json.loads(path.read_text())
+    columns = {c["name"]: c["hash"] for c in document["tables"]["public.extra"]["columns"]}
+    assert columns == {"id": "binary", "doc": "text", "tags": "text", "amount": "binary"}
+    assert {c["name"]: c["hash"] for c in document["tables"]["public.chunks"]["columns"]}["embedding"] == "binary"
+    assert "content_tsv" not in {c["name"] for c in document["tables"]["public.chunks"]["columns"]}
+    chunk = db.sql("SELECT id FROM chunks WHERE embedding IS NOT NULL ORDER BY id LIMIT 1")
+    element = "SELECT embedding[2]::float8::text FROM chunks WHERE id = %s" % chunk
+    old = db.sql(element)
+    # the next float4 away from zero: one bit of one of 384 floats
+    db.sql("UPDATE chunks SET embedding[2] = CASE WHEN embedding[2] = 0 THEN 1e-30::real ELSE "
+           "(embedding[2]::float8 * (1 + 2e-7 * sign(embedding[2])))::real END WHERE id = %s" % chunk)
+    assert db.sql(element) != old
+    db.sql("UPDATE extra SET doc = '{\"n\": 7 }' WHERE id = 7")  # same jsonb, another json text
+    db.sql("UPDATE extra SET tags = to_tsvector('simple', 'other') WHERE id = 8")
+    db.sql("UPDATE extra SET amount = 13.50 WHERE id = 9")  # 9 * 1.5 = 13.5: equal as numeric
+    result = compare(db, backup_dir, phase="data", versions=["003"])
+    differences = {(d["table"], d["key"], d["status"]) for d in result["snapshot_differences"]}
+    assert differences == {("public.chunks", chunk, "changed"), ("public.extra", "7", "changed"),
+                           ("public.extra", "8", "changed")}, differences
+    document["format"] = "knowledgehub.migration snapshot 1"
+    path.write_text(json.dumps(document))
+    assert "taken by another version of this collection" in failed(compare(db, backup_dir, phase="data",
+                                                                            versions=["003"]))
