@@ -33,7 +33,8 @@ export DEMO_PORT
 COLLECTION_LINK := .collections/ansible_collections/knowledgehub/migration
 
 .PHONY: help venv collections demo test lint ansible-lint yamllint-migrations \
-        shell-syntax galaxy-build sanity pytest molecule clean
+        shell-syntax galaxy-build galaxy-import ee-check ee-context changelog-lint \
+        sanity pytest molecule clean
 
 help:
 	@echo "Targets:"
@@ -41,7 +42,9 @@ help:
 	@echo "  demo      run tools/demo.sh (CHUNKS=$(CHUNKS) DEMO_PORT=$(DEMO_PORT), DEMO_PG_DIR=dir)"
 	@echo "  test      lint, sanity, pytest, molecule (stops at the first failure)"
 	@echo "  lint      ansible-lint (production profile) + yamllint migrations/ +"
-	@echo "            bash -n on shell scripts + ansible-galaxy collection build"
+	@echo "            bash -n on shell scripts + ansible-galaxy collection build +"
+	@echo "            galaxy-importer on the tarball + ansible-builder create + changelog lint"
+	@echo "  ee-context  the execution environment's build context in EE_CONTEXT=$(EE_CONTEXT)"
 	@echo "  sanity    ansible-test sanity (tools/sanity.sh, offline, no ignore file)"
 	@echo "  pytest    pytest tests (needs /usr/lib/postgresql/15/bin)"
 	@echo "  molecule  molecule test --all (if molecule/*/molecule.yml exists)"
@@ -88,7 +91,7 @@ test:
 	    echo "===== make $$stage passed in $$((SECONDS - start))s"; \
 	done
 
-lint: ansible-lint yamllint-migrations shell-syntax galaxy-build
+lint: ansible-lint yamllint-migrations shell-syntax galaxy-build galaxy-import ee-check changelog-lint
 
 ansible-lint: venv collections
 	ansible-lint
@@ -119,6 +122,28 @@ galaxy-build: venv
 	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
 	ansible-galaxy collection build --force --output-path "$$out" . >/dev/null; \
 	echo "ansible-galaxy collection build: $$(cd "$$out" && ls *.tar.gz)"
+
+# Galaxy's import checks of the built tarball (galaxy-importer, tools/galaxy-importer.cfg: ansible-doc, role
+# READMEs, changelog, ansible-lint; no container, so no ansible-test: that is `make sanity`). Any ERROR or
+# WARNING fails.
+galaxy-import: venv
+	python tools/packaging.py galaxy-import
+
+# The execution environment's definition must give ansible-builder a build context with what it promises
+# (tools/packaging.py: EE_EXPECTED). No image is built.
+ee-check: venv
+	python tools/packaging.py ee-context
+
+# The execution environment's build context with the collection of this checkout, to build with podman.
+EE_CONTEXT ?= /tmp/knowledgehub-migration-ee-context
+ee-context: venv
+	python tools/packaging.py ee-context "$(EE_CONTEXT)"
+
+# changelogs/: the fragments and changelog.yaml must be what antsibull-changelog accepts, and galaxy.yml's
+# version what they need (a breaking change: a new major version).
+changelog-lint: venv
+	antsibull-changelog lint
+	python tools/packaging.py version
 
 sanity: venv
 	bash tools/sanity.sh
