@@ -88,8 +88,8 @@ class Executor:
     def start(self, argv: list[str], env: dict[str, str]) -> Running:
         raise NotImplementedError
 
-    def run(self, argv: list[str], env: dict[str, str], timeout: float | None = None) -> CommandResult:
-        return self.start(argv, env).wait(timeout)
+    def run(self, argv: list[str], env: dict[str, str], timeout: float | None = None, tick: Any = None) -> CommandResult:
+        return self.start(argv, env).wait(timeout, tick)
 
     def describe(self, argv: list[str]) -> list[str]:
         """The command line as it really runs, for results and manifests."""
@@ -377,7 +377,8 @@ def client_target(client: Client, target: Target, conn: Any) -> Target:
 
 
 def run_checked(client: Client, argv: list[str], env: dict[str, str], what: str, secret: str = "",
-                timeout: float | None = None) -> tuple[CommandResult, list[str]]:
-    """Run a client program to its end; ProcessError unless it succeeded (see ``_process.check``)."""
-    result = client.executor.run(argv, env, timeout=timeout)
+                timeout: float | None = None, tick: Any = None) -> tuple[CommandResult, list[str]]:
+    """Run a client program to its end; ProcessError unless it succeeded (see ``_process.check``). ``tick``: see
+    ``_process.Running.wait`` (progress)."""
+    result = client.executor.run(argv, env, timeout=timeout, tick=tick)
     return result, check(result, what, secret)

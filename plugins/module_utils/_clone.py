@@ -65,6 +65,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._errors imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._manifests import manifest_path, new_manifest, store
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_label
+from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     Target,
     pgsql,
@@ -142,6 +143,9 @@ class RecoveryPoint(Job):
         unrecorded = {"backup_id": backup_id, "manifest": manifest_path(self.backup_dir, backup_id),
                       "final_comment": final_comment(self.source, self.now.isoformat(), backup_id)}
         started = time.monotonic()
+        # CREATE DATABASE says nothing until it ends: the controller shows the step and its elapsed time
+        reporter().report("clone %s as %s" % (self.source, name), note="drain the sessions, CREATE DATABASE ... "
+                          "TEMPLATE (no figure until it ends)")
         with Refusing(cur, journal, self.source, copy=name) as refusing:
             try:
                 done = when_drained(cur, self.source, [create], float(self.p["drain_timeout"]),

@@ -74,6 +74,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._pgargs imp
     read_all_argv,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._process import ProcessError, check
+from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import bytes_ticker, reporter
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     Target,
     pgsql,
@@ -270,7 +271,9 @@ class BackupRun(Job):
             running = client.executor.start(argv, self.s["env"])
         except ProcessError as exc:
             raise BackupError(exc.message) from None
-        result = running.wait()
+        result = running.wait(tick=bytes_ticker("pg_dump of %s" % database["name"], partial,
+                                                self.result["estimate"]["estimated_bytes"]))
+        reporter().report("verify the backup of %s" % database["name"], note="archive entries, row counts")
         try:
             warnings = check(result, "pg_dump of %s" % database["name"], self.target.password)
         except ProcessError as exc:

@@ -67,13 +67,21 @@ class Running:
     def poll(self) -> int | None:
         return self.proc.poll()
 
-    def wait(self, timeout: float | None = None) -> CommandResult:
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise ProcessError("`%s` did not finish within %s seconds and was stopped."
-                               % (" ".join(self.argv), timeout), {"cmd": self.argv}) from None
+    def wait(self, timeout: float | None = None, tick: Callable[["Running"], None] | None = None) -> CommandResult:
+        """Wait for the command's end; ``tick(self)`` (if given) is called about every second meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                rc = self.proc.wait(timeout=left if tick is None else min(1.0, 1.0 if left is None else left))
+                break
+            except subprocess.TimeoutExpired:
+                if deadline is None or time.monotonic() < deadline:
+                    tick(self)  # type: ignore[misc]  # only a tick makes the wait end early
+                    continue
+                self.stop()
+                raise ProcessError("`%s` did not finish within %s seconds and was stopped."
+                                   % (" ".join(self.argv), timeout), {"cmd": self.argv}) from None
         return self._result(rc)
 
     def stop(self) -> None:

@@ -47,6 +47,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._db_states 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._manifests import RESTORABLE, archive_path, find_backup
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_duration
+from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import path_size, reader_ticker
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import ConnectionFailure, Target
 
 MODES = ("swap", "new_database", "in_place", "tables")
@@ -126,7 +127,8 @@ class Restore(Job):
 
     def restore_with(self, argv: list[str], what: str) -> None:
         """Run the restoring client program; its warnings and duration go to the result."""
-        result, warnings = run_checked(self.client, argv, self.env, what, self.target.password)
+        tick = reader_ticker("pg_restore of %s" % self.manifest.get("backup_id"), path_size(self.path), what)
+        result, warnings = run_checked(self.client, argv, self.env, what, self.target.password, tick=tick)
         self.result["warnings"].extend(warnings)
         self.result["restore_ms"] = int(result.seconds * 1000)
 

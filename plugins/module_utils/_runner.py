@@ -58,6 +58,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._module imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._monitor import start_monitor
 from ansible_collections.knowledgehub.migration.plugins.module_utils._monitor_policy import monitor_settings
 from ansible_collections.knowledgehub.migration.plugins.module_utils._plan import Plan, make_plan
+from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
 from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import recovery_point_table
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_store import report_table
 from ansible_collections.knowledgehub.migration.plugins.module_utils._runner_file import (
@@ -302,6 +303,7 @@ class MigrationJob(Job):
             self._monitor_done(files.monitor)
         if plan.pending and self.params.get("analyze", True):
             names, procedural = touched_tables(plan.pending)
+            reporter().report("ANALYZE", note="the tables the run created or changed")
             self.result.analyze = analyze_tables(self.target, names, self.options, procedural)
             self.result.warnings.extend(analyze_warnings(self.result.analyze))
         self.result.changed = bool(plan.has_work or self.result.interrupted)

@@ -41,6 +41,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._options im
     check_run_id,
     seconds,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import statements_handler, watch_notices
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     ConnectionFailure,
     Target,
@@ -128,7 +129,8 @@ class FileRun:
             progress.row_id = self._open_row(migration, backend_pid, first)
             if self.monitor is not None:
                 self.monitor.watch(backend_pid, migration.filename)
-            with BlockerWatch(self.target, backend_pid) as watch:
+            live = statements_handler(migration.filename, len(statements), lambda: progress.number)
+            with BlockerWatch(self.target, backend_pid) as watch, watch_notices(work, live):
                 if migration.transactional:
                     self._run_in_transaction(work, statements, progress, watch)
                 else:

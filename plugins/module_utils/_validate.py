@@ -32,6 +32,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._errors imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_duration
+from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
 from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot import (
     FORMAT,
     SnapshotError,
@@ -141,11 +142,13 @@ class ValidateJob(Job):
         expectations = self._expectations(versions, checks)
         with self.conn.cursor() as cur:
             facts = catalog_facts(cur)
-        for label, data in expectations:
+        for number, (label, data) in enumerate(expectations):
+            reporter().report("validate %s" % self.target.dbname, number, len(expectations), "expectation files", label)
             if phase in ("schema", "all"):
                 checks += schema_checks(data, label, facts)
             if phase in ("data", "all"):
                 checks += invariant_checks(self.conn, data, label, opts["statement_timeout"], opts["lock_timeout"])
+        reporter().report("validate %s" % self.target.dbname, note="the generic checks")
         checks += generic_checks(self.conn, phase, opts["statement_timeout"], opts["lock_timeout"],
                                  opts["orphan_check_max_rows"])
         result: dict[str, Any] = {
@@ -208,6 +211,8 @@ class ValidateJob(Job):
             checks.append(check("snapshot", "data", "fail", None, path, exc.message))
             return
         started = time.monotonic()
+        reporter().report("validate %s" % self.target.dbname, note="compare with the snapshot of %d table(s)"
+                          % len(document.get("tables") or {}))
         self.snap_conn = self._connect("snapshot compare", autocommit=False)
         begin(self.snap_conn, self.opts["statement_timeout"], self.opts["lock_timeout"])
         try:
@@ -249,6 +254,7 @@ class ValidateJob(Job):
         if snap and snap["action"] == "write":
             private_dir(self.params["backup_dir"], result)
             started = time.monotonic()
+            reporter().report("snapshot of %s" % self.target.dbname, note="%d table(s)" % len(self._tables))
             self.snap_conn = self._connect("snapshot take", autocommit=False)
             taken_at = begin(self.snap_conn, self.opts["statement_timeout"], self.opts["lock_timeout"])
             try:

@@ -112,6 +112,9 @@ seealso:
   - module: knowledgehub.migration.pg_backup
   - module: community.docker.docker_compose_v2
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing its elapsed time. The result is the same as without it. See docs/progress.md.
   - The module starts the stopped services again on every failure it can see. If its own process is killed while
     the database is stopped (C(kill -9), a lost host), start them by hand with C(docker compose start db api) in
     O(project_dir).

@@ -148,6 +148,9 @@ seealso:
   - module: knowledgehub.migration.compose_backup
   - module: knowledgehub.migration.pg_restore
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing its elapsed time. The result is the same as without it. See docs/progress.md.
   - The kept content of a volume stays inside the volume, and so inside PostgreSQL's data directory, until it is
     removed. compose_backup leaves it out of its archives. Remove it with O(drop_previous), or later with
     C(docker compose run --rm --no-deps --entrypoint rm db -rf /var/lib/postgresql/data/.kh-pre-restore-<time>).

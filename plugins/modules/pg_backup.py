@@ -187,6 +187,10 @@ seealso:
     description: The PostgreSQL documentation of pg_dump.
     link: https://www.postgresql.org/docs/current/app-pgdump.html
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing the bytes pg_dump has written against the estimated size, with an estimate of the time left; a clone
+    (O(format=clone)) shows its elapsed time. The result is the same as without it. See docs/progress.md.
   - The row counts take one sequential scan of each table, after pg_dump (beside it, on a small machine, they would
     slow pg_dump down by as much).
   - A directory archive's sha256 is computed over the sorted list of its files' sha256 sums, which the manifest

@@ -264,6 +264,10 @@ seealso:
     description: The model for adopting a database that predates the ledger.
     link: https://documentation.red-gate.com/fd/baseline-184127456.html
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing each file's statement and the rows its progress NOTICEs count (005's batches), with an estimate. The
+    result is the same as without it. See docs/progress.md.
   - The connecting role needs the privileges the migrations use (CREATE on the database's schema, ownership of
     the tables they alter) and, on first use, CREATE on O(ledger_schema).
 '''

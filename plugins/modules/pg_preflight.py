@@ -199,6 +199,9 @@ options:
         chooses it.
     type: path
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing its elapsed time. The result is the same as without it. See docs/progress.md.
   - The host checks (disk, memory, CPU) measure the managed host the module runs on, the docker-compose host whose
     resources the C(db) container shares.
   - For the whole picture of C(sessions) and C(replication) (other users' queries, replay positions), the

@@ -111,6 +111,10 @@ seealso:
   - module: knowledgehub.migration.pg_restore
   - module: knowledgehub.migration.pg_backup
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing the bytes pg_restore has read of the recovery point's archive. The result is the same as without it. See
+    docs/progress.md.
   - Stop the application first (the C(app_service) role) so that nothing writes to the database being replaced;
     the recover playbook does.
 '''

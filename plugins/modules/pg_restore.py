@@ -187,6 +187,10 @@ options:
 seealso:
   - module: knowledgehub.migration.pg_backup
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing the bytes pg_restore has read of the archive, with an estimate of the time left. The result is the same
+    as without it. See docs/progress.md.
   - O(mode=swap) and restoring a clone need the CREATEDB privilege and ownership of the database (or a superuser).
   - The connection options name the database restored (O(login_db)); the login needs no access to it in O(mode=swap)
     beyond ownership.

@@ -155,6 +155,10 @@ seealso:
   - module: knowledgehub.migration.pg_restore
     description: Restores a recovery point instead, which also brings back the data written since.
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing each revert file's statement and the rows its progress NOTICEs count. The result is the same as without
+    it. See docs/progress.md.
   - A revert file gives back the schema. What the application wrote into the objects it removes goes with them,
     unless the file keeps it. Take a recovery point first (M(knowledgehub.migration.pg_backup)).
 '''

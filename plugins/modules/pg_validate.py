@@ -157,6 +157,10 @@ options:
 seealso:
   - module: knowledgehub.migration.pg_migrate
 notes:
+  - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
+    the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
+    showing the expectation file, the generic checks or the snapshot being compared. The result is the same as
+    without it. See docs/progress.md.
   - A snapshot of 1.4 GiB of KnowledgeHub data (412 500 rows) writes a file of 14 MB. It took 38 s on a loaded
     2-core VM, with the application's p50/p95 latency unchanged within that machine's noise (bench/README.md, "The
     pre-migration snapshot"). A take and a compare hold the digests in memory, about 100 bytes a row.

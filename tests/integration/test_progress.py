@@ -1,0 +1,161 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, KnowledgeHub migration maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Live progress (docs/progress.md): migrate.yml's output, read line by line as it arrives, shows how far 005 and
+the backup before it are while they run, not after.
+
+The database: 20,000 chunks of sample data, 005's batches held to at most 200 rows with 200 ms between them
+(its own settings, set on the database: ``migration_005.batch_size`` and ``batch_pause``) so that 005 takes
+25 s or more whatever the machine; and a 200 MB table so that the backup's pg_dump runs several seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import yaml
+
+from support.database import superuser_connection
+from support.paths import REPO
+from support.playbooks import MIGRATE_PLAYBOOK, REPORT_DIR
+
+pytestmark = pytest.mark.legacy_chunks(20000)
+
+PROGRESS = re.compile(r"^knowledgehub progress \[kh-staging\] (\w+): (.*)$")
+TASK = re.compile(r"^TASK \[(.*)\]")
+END = re.compile(r"^(ok|changed|fatal|failed): \[kh-staging\]")
+
+
+def timed_playbook(inventory: str, *args: str) -> tuple[int, list[tuple[float, str]]]:
+    """ansible-playbook migrate.yml on a terminal (a pty, as an operator's shell and as ansible-runner under AWX
+    run it), its output read as it arrives: (exit code, [(seconds since start, line)])."""
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
+               "-e", "report_dir=%s" % REPORT_DIR, MIGRATE_PLAYBOOK, *args]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0")
+    env.pop("PYTHONUNBUFFERED", None)  # no help from outside: the lines come as a terminal gets them
+    lines: list[tuple[float, str]] = []
+    started = time.monotonic()
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=REPO, env=env)
+    os.close(slave)
+
+    def read() -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the playbook ended and closed the terminal
+                chunk = b""
+            if not chunk:
+                break
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            now = time.monotonic() - started
+            lines.extend((now, raw.decode("utf-8", "replace").rstrip("\r")) for raw in complete)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(30)
+        os.close(master)
+    return proc.returncode, lines
+
+
+def task_lines(lines: list[tuple[float, str]], name: str) -> tuple[list[tuple[float, str]], float]:
+    """The lines printed while the task named ``name`` ran (between its header and its result line), and the time
+    of its result line (the task's end)."""
+    start = next(i for i, (_, line) in enumerate(lines) if TASK.match(line) and name in line)
+    for i in range(start + 1, len(lines)):
+        if END.match(lines[i][1]):
+            return lines[start + 1:i], lines[i][0]
+        assert not TASK.match(lines[i][1]), "task %r printed no result line" % name
+    raise AssertionError("task %r has no end in the output" % name)
+
+
+def numbers(text: str) -> tuple[float, str] | None:
+    """The figure of a progress line: (done, unit), e.g. (12000.0, 'chunks') or (27.5e6, 'bytes')."""
+    match = re.search(r": ([\d,]+)/[\d,]+ (\w+) \(\d+%\)", text)
+    if match:
+        return float(match.group(1).replace(",", "")), match.group(2)
+    match = re.search(r": ([\d.]+) (B|kB|MB|GB) of about", text)
+    if match:
+        scale = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[match.group(2)]
+        return float(match.group(1)) * scale, "bytes"
+    return None
+
+
+@pytest.fixture
+def big_db(legacy_db):
+    """The legacy database, 005 slowed to its smallest batches with a pause, and 200 MB more to back up."""
+    db = legacy_db
+    conn = superuser_connection(db.pg, db.name)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute('ALTER DATABASE "%s" SET migration_005.batch_size = 200' % db.name)
+            cur.execute('ALTER DATABASE "%s" SET migration_005.batch_pause = 200' % db.name)
+            cur.execute("SET ROLE knowledgehub")
+            cur.execute("CREATE TABLE attachments_archive (id int PRIMARY KEY, body text)")
+            cur.execute("ALTER TABLE attachments_archive ALTER body SET STORAGE EXTERNAL")
+            cur.execute("INSERT INTO attachments_archive SELECT r, string_agg(md5(random()::text), '') "
+                        "FROM generate_series(1, 1000) g, generate_series(1, 6000) r GROUP BY r")
+    finally:
+        conn.close()
+    return db
+
+
+@pytest.fixture
+def inventory(tmp_path, big_db):
+    db = big_db
+    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    content = {"all": {"children": {"staging": {"hosts": {"kh-staging": dict(
+        local, login_port=db.pg.port, login_db=db.name)}}},
+        "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub", "login_password": db.pg.app_password,
+                 "backup_dir": str(tmp_path / "backups")}}}
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(content), encoding="utf-8")
+    return str(path)
+
+
+def test_progress_of_005_and_of_the_backup_appears_while_they_run(inventory, big_db):
+    rc, lines = timed_playbook(inventory, "-l", "staging", "-e", "knowledgehub_progress_interval=2")
+    output = "\n".join(line for _, line in lines)
+    assert rc == 0, output[-4000:]
+    assert big_db.pg.app_password not in output
+
+    # 005, in the data phase: several lines, the batches' rows counting up, all before the task's end
+    during, end = task_lines(lines, "Apply pending migrations under the ledger, phase data")
+    of_005 = [(at, m.group(2)) for at, line in during for m in [PROGRESS.match(line)]
+              if m and m.group(1) == "pg_migrate" and "005_data_migration.sql" in m.group(2)]
+    rows = [(at, numbers(text)) for at, text in of_005 if numbers(text) and numbers(text)[1] != "statements"]
+    assert len(rows) >= 3, "progress lines of 005 while it ran:\n%s" % "\n".join(t for _, t in of_005)
+    by_unit: dict[str, list[float]] = {}
+    for _, (done, unit) in rows:
+        by_unit.setdefault(unit, []).append(done)
+    assert any(len(v) >= 2 and v == sorted(v) and v[-1] > v[0] for v in by_unit.values()), by_unit
+    assert all(at < end for at, _ in rows)
+    assert rows[0][0] < end - 5, "the first line of 005 came at %.1f s, the task ended at %.1f s" % (rows[0][0], end)
+    assert all(re.search(r"step \d+:\d\d", text) and re.search(r"task \d+:\d\d", text) for _, text in of_005)
+    assert any("left" in text for _, text in of_005), "no estimate in:\n%s" % "\n".join(t for _, t in of_005)
+
+    # the backup of the recovery point "before": pg_dump's bytes counting up, before the task's end
+    during, end = task_lines(lines, "Take a verified backup, purpose before")
+    dumped = [(at, numbers(m.group(2))) for at, line in during for m in [PROGRESS.match(line)]
+              if m and m.group(1) == "pg_backup" and "pg_dump of" in m.group(2) and numbers(m.group(2))]
+    assert dumped, "no pg_dump progress line in:\n%s" % "\n".join(line for _, line in during)
+    assert all(unit == "bytes" and at < end for at, (_, unit) in dumped)
+    sizes = [done for _, (done, _) in dumped]
+    assert sizes == sorted(sizes) and sizes[-1] > 0
