@@ -83,9 +83,11 @@ def _phases(timeline: dict[str, Any], plot: _Plot, top: float, height: float) ->
         out.append('<rect class="phase-bar %s" x="%s" y="%s" width="%s" height="22" rx="3"><title>%s</title></rect>'
                    % (status_class(phase["status"]), _n(x), _n(y), _n(width), esc(tip)))
         inside = width > 8 * len(label) + 8
-        anchor_x = x + 5 if inside else x + width + 4
-        out.append('<text class="%s" x="%s" y="%s">%s</text>' % ("in-bar" if inside else "by-bar", _n(anchor_x),
-                                                                 _n(y + 15 if inside else y + 34), esc(label)))
+        left = not inside and x + width + 4 + 7 * len(label) > WIDTH  # near the end: the label goes left of its bar
+        anchor_x = x + 5 if inside else x - 4 if left else x + width + 4
+        out.append('<text class="%s" x="%s" y="%s"%s>%s</text>' % (
+            "in-bar" if inside else "by-bar", _n(anchor_x), _n(y + 15 if inside else y + 34),
+            ' text-anchor="end"' if left else "", esc(label)))
         out.append("</g>")
     return out
 
@@ -117,7 +119,9 @@ def _points(timeline: dict[str, Any], plot: _Plot, top: float, height: float, bo
         out.append('<path class="point-mark" d="M%s %s l7 7 l-7 7 l-7 -7 z"><title>recovery point %s: %s, backup %s'
                    '</title></path>' % (_n(x), _n(y - 7), esc(point["id"]), esc(point["purpose"]),
                                         esc(point["backup_id"])))
-        out.append('<text x="%s" y="%s">%s</text></g>' % (_n(x + 9), _n(y + 18 + (i % 3) * 14), esc(label)))
+        right = x + 9 + 7 * len(label) > WIDTH  # near the end: the label goes left of its marker
+        out.append('<text x="%s" y="%s"%s>%s</text></g>' % (_n(x - 9 if right else x + 9), _n(y + 18 + (i % 3) * 14),
+                                                            ' text-anchor="end"' if right else "", esc(label)))
     if not timeline["recovery_points"]:
         out.append('<text class="none" x="%d" y="%s">no recovery point with a time</text>' % (X0 + 4, _n(top + 30)))
     return out
