@@ -96,8 +96,8 @@ def _dl(fields: list[tuple[str, str]], ids: bool = False) -> str:
 
 
 def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]], cls: str) -> str:
-    out = ['<table class="%s"><thead><tr>%s</tr></thead><tbody>' % (cls, "".join("<th>%s</th>" % esc(h)
-                                                                                  for h in head))]
+    heads = "".join("<th>%s</th>" % esc(h) for h in head)
+    out = ['<table class="%s"><thead><tr>%s</tr></thead><tbody>' % (cls, heads)]
     for row in rows:
         out.append("<tr>%s</tr>" % "".join("<td>%s</td>" % esc(v) for v in row))
     return "".join(out) + "</tbody></table>"
@@ -159,8 +159,8 @@ def _list(items: list[Any], cls: str) -> str:
 
 
 def _legend() -> str:
-    return '<p class="legend">%s</p>' % "".join('<span><i style="background:%s"></i>%s</span>' % (colour, esc(text))
-                                                  for _key, colour, text in LEGEND)
+    items = ['<span><i style="background:%s"></i>%s</span>' % (colour, esc(text)) for _key, colour, text in LEGEND]
+    return '<p class="legend">%s</p>' % "".join(items)
 
 
 def page(report: dict[str, Any]) -> str:
@@ -197,8 +197,8 @@ def page(report: dict[str, Any]) -> str:
     parts.append('<section id="rollback"><h2>Rollback Status</h2><p>%s</p></section>' % esc(rollback_text(report)))
     parts.append('<section id="next-steps"><h2>Next Steps</h2>%s</section>' % _list(report["next_steps"], "steps"))
     parts.append('<footer class="notes">Generated %s by knowledgehub.migration migration_report (report format %s).'
-                 ' The JSON beside this page holds every figure.</footer>' % (esc(stamp(report["generated_at"])),
-                                                                             esc(report["format"])))
+                 ' The JSON beside this page holds every figure.</footer>'
+                 % (esc(stamp(report["generated_at"])), esc(report["format"])))
     return "\n".join(parts + ["</main></body></html>"]) + "\n"
 
 

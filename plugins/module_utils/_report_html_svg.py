@@ -160,10 +160,10 @@ def _load(timeline: dict[str, Any], plot: _Plot, top: float, height: float) -> l
             value = min(max(sample[figure], 0.0), 100.0)
             phases[-1][1].append("%s,%s" % (_n(plot.x(sample["at_s"])), _n(base - value * scale)))
         for _phase, points in phases:
-            out.append('<polyline class="%s" points="%s"/>' % (figure.split("_")[0], " ".join(points)))
+            out.append('<polyline class="%s" points="%s"/>' % (figure[:-len("_percent")], " ".join(points)))
             if len(points) == 1:
                 cx, cy = points[0].split(",")
-                out.append('<circle class="%s" cx="%s" cy="%s" r="2.5"/>' % (figure.split("_")[0], cx, cy))
+                out.append('<circle class="%s" cx="%s" cy="%s" r="2.5"/>' % (figure[:-len("_percent")], cx, cy))
     for sample in timeline["samples"]:
         if sample["action"] in ("pause", "abort"):
             out.append('<path class="throttle" d="M%s %s l5 -9 l-10 0 z"><title>+%s s: the monitor chose %s'

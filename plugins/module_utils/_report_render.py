@@ -252,8 +252,8 @@ def failure_fields(report: dict[str, Any]) -> list[tuple[str, str]]:
     failure = report["failure"]
     if not failure:
         return []
-    return [("Message", failure["message"])] + [(k.capitalize(), failure[k]) for k in ("task", "phase", "where",
-                                                                                        "ledger") if failure[k]]
+    keys = ("task", "phase", "where", "ledger")
+    return [("Message", failure["message"])] + [(k.capitalize(), failure[k]) for k in keys if failure[k]]
 
 
 def _points(report: dict[str, Any]) -> list[str]:

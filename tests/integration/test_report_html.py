@@ -197,12 +197,11 @@ def test_the_html_page_of_a_run_as_a_browser_shows_it(inventory, legacy_db, tmp_
               % (page, width, height, len(seen_colours), shot))
 
 
-def test_a_failed_runs_page_shows_the_failure_and_its_markup_as_text(inventory, legacy_db, tmp_path,
-                                                                    migrations_copy):
+def test_a_failed_runs_page_shows_the_failure_and_its_markup_as_text(inventory, tmp_path, migrations_copy):
     exe = browser()
     (migrations_copy / "007_fails.sql").write_text(
         "DO $$ BEGIN RAISE EXCEPTION '%s'; END $$;\n" % HOSTILE.replace("'", "''"), encoding="utf-8")
-    proc, data, md, page = migrate(inventory, "-e", "migrate_migrations_src=%s" % migrations_copy)
+    proc, data, _md, page = migrate(inventory, "-e", "migrate_migrations_src=%s" % migrations_copy)
     assert proc.returncode != 0
     assert data["verdict"] == "FAILED" and HOSTILE in data["failure"]["message"], data["failure"]
     dom = chromium(exe, tmp_path, page, "--dump-dom")

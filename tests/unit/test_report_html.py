@@ -157,8 +157,8 @@ def test_the_timeline_places_what_the_run_recorded():
     report = successful()
     line = report["timeline"]
     assert line["start"] == "2026-11-24T21:32:50+00:00"  # the first recovery point, before any ledger row
-    assert [(p["name"], p["start_s"], p["end_s"]) for p in line["phases"]] == [("schema", 10.0, 11.0),
-                                                                              ("data", 20.0, 82.0)]
+    spans = [(p["name"], p["start_s"], p["end_s"]) for p in line["phases"]]
+    assert spans == [("schema", 10.0, 11.0), ("data", 20.0, 82.0)]
     assert any("phase cleanup" in n for n in line["notes"])  # it applied nothing: named, not drawn
     assert [(p["id"], p["at_s"]) for p in line["recovery_points"]] == [(11, 0.0), (12, 15.0), (13, 90.0)]
     # the monitor's clock starts with its phase (21:33:10 = +20 s)
