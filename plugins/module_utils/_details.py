@@ -20,6 +20,9 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_modes import LOCK_MODES, UNKNOWN
 
+# The statements of procedural code a lock-table row names at most.
+UNKNOWN_LISTED = 10
+
 LIMIT = 50
 
 
@@ -51,6 +54,38 @@ def locks_summary(per_file: dict[str, dict[str, Any]], limit: int = LIMIT) -> di
         out[name] = {"strongest": locks["strongest"], "statements": chosen,
                      "statements_total": len(statements), "statements_left_out": len(statements) - len(chosen)}
     return out
+
+
+def lock_table(per_file: dict[str, dict[str, Any]], limit: int = LIMIT) -> dict[str, Any]:
+    """The plan's lock table, short whatever the files: per file and relation that existed before it, the strongest
+    lock the file takes on it and the first statement that takes it (strongest first); then one row per file for
+    its statements of procedural code, whose locks show only when they run. At most ``limit`` rows."""
+    rows: list[dict[str, Any]] = []
+    for name, locks in per_file.items():
+        best: dict[str, dict[str, Any]] = {}
+        unknown: list[dict[str, Any]] = []
+        for stmt in locks["statements"]:
+            for item in stmt["locks"]:
+                if item.get("created_in_file"):
+                    continue
+                if item["mode"] == UNKNOWN:
+                    if not unknown or unknown[-1]["number"] != stmt["number"]:
+                        unknown.append(stmt)
+                    continue
+                held = best.get(item["relation"])
+                if held is None or LOCK_MODES.index(item["mode"]) > LOCK_MODES.index(held["mode"]):
+                    best[item["relation"]] = {"file": name, "relation": item["relation"], "mode": item["mode"],
+                                              "statement": stmt["number"], "line": stmt["line"],
+                                              "summary": stmt["summary"]}
+        rows += sorted(best.values(), key=lambda r: (-LOCK_MODES.index(r["mode"]), r["relation"]))
+        if unknown:
+            rows.append({"file": name, "relation": "*", "mode": UNKNOWN, "statement": unknown[0]["number"],
+                         "line": unknown[0]["line"],
+                         "summary": "procedural code, locks known only when it runs: statement%s %s%s" % (
+                             "s" if len(unknown) > 1 else "",
+                             ", ".join(str(s["number"]) for s in unknown[:UNKNOWN_LISTED]),
+                             " ..." if len(unknown) > UNKNOWN_LISTED else "")})
+    return {"rows": rows[:limit], "rows_total": len(rows), "rows_left_out": max(0, len(rows) - limit)}
 
 
 def lint_summary(full: dict[str, Any], limit: int = LIMIT) -> dict[str, Any]:
@@ -87,4 +122,4 @@ def write_details(path: str | None, data: dict[str, Any]) -> str:
     return path
 
 
-__all__ = ["LIMIT", "DetailsError", "locks_summary", "lint_summary", "write_details"]
+__all__ = ["LIMIT", "DetailsError", "locks_summary", "lock_table", "lint_summary", "write_details"]

@@ -35,6 +35,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._errors imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger, LedgerError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._details import (
     locks_summary,
+    lock_table,
     lint_summary,
     write_details,
 )
@@ -88,6 +89,7 @@ class RunResult:
     ledger: list[dict[str, Any]] = field(default_factory=list)
     lint: dict[str, Any] = field(default_factory=dict)
     locks: dict[str, Any] = field(default_factory=dict)
+    lock_table: dict[str, Any] = field(default_factory=dict)
     details_file: str = ""
     run_id: str = ""
     monitor: dict[str, Any] = field(default_factory=dict)
@@ -237,6 +239,7 @@ class MigrationJob(Job):
         self.details = {"run_id": self.run["run_id"], "pending": self.result.pending, "lint": lint, "locks": locks}
         self.result.details_file = write_details(self.params.get("details_file"), self.details)
         self.result.locks = locks_summary(locks)
+        self.result.lock_table = lock_table(locks) if self.check_mode else {}
         self.result.lint = lint_summary(lint)
         if report and report.blocking:
             raise MigrationError("Lint gate: %s Nothing was run." % report.blocking_message())

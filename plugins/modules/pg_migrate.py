@@ -388,6 +388,19 @@ locks:
   type: dict
   sample: {"004_hybrid_rag_schema.sql": {"strongest": {"ai_memories": "ACCESS EXCLUSIVE"}, "statements": [],
            "statements_total": 120, "statements_left_out": 70}}
+lock_table:
+  description:
+    - In check mode, the plan's lock table, short whatever the files. Per pending file and relation that existed
+      before it, the strongest lock the file takes on it and the first statement that takes it (C(statement),
+      C(line), C(summary)), strongest first. Then one row per file with C(relation=*) and C(mode=unknown) for its
+      statements of procedural code (C(DO), functions), whose locks show only when they run.
+    - At most 50 rows; C(rows_total) and C(rows_left_out) say how many there are. Relations the file creates are
+      left out (nothing can be waiting on them).
+  returned: check mode
+  type: dict
+  sample: {"rows": [{"file": "004_hybrid_rag_schema.sql", "relation": "ai_memories", "mode": "ACCESS EXCLUSIVE",
+           "statement": 12, "line": 389, "summary": "ALTER TABLE ai_memories ADD COLUMN cluster_id..."}],
+           "rows_total": 1, "rows_left_out": 0}
 details_file:
   description: The file O(details_file) written by this run, or an empty string.
   returned: always
