@@ -148,6 +148,12 @@ def ledger_state(cur: Any, schema: str, table: str) -> dict[str, Any]:
     if row:
         started = row[1].astimezone(datetime.timezone.utc).isoformat() if row[1] is not None else None
         state["identity"] = {"run_id": row[0], "started_at": started}
+    # the run the database is in the state of (its newest row): a recover goes back from it (backup retention keeps
+    # that run's point)
+    cur.execute(pgsql.SQL("SELECT run_id::text FROM {t} WHERE run_id IS NOT NULL ORDER BY id DESC LIMIT 1").format(
+        t=ident))
+    row = cur.fetchone()
+    state["latest_run_id"] = row[0] if row else None
     return state
 
 

@@ -196,7 +196,8 @@ class RecoveryPoint(Job):
             server={"version": server_version_text(server_num), "version_num": server_num},
             database=info, row_counts=counts, ledger=ledger)
         path, removed = store(self.backup_dir, manifest, self.p.get("keep_last") or 0,
-                              lambda m: drop_recovery_point(cur, m, self.source), self.result["warnings"], self.source)
+                              lambda m: drop_recovery_point(cur, m, self.source), self.result["warnings"], self.source,
+                              result=self.result)
         cur.execute(comment_sql(name, comment))  # the final comment: recorded, the journal entry is gone
         self.result.update(changed=True, backup_id=backup_id, path=None, manifest=path, manifest_data=manifest,
                            database=name, size_bytes=size, downtime_ms=downtime_ms, clone_ms=clone_ms,

@@ -321,7 +321,7 @@ class BackupRun(Job):
                      "lock_wait_timeout": self.p["lock_wait_timeout"], "cmd": cmd},
             durations_ms=durations)
         path, removed = store(self.backup_dir, manifest, self.p.get("keep_last") or 0,
-                              warnings=self.result["warnings"])
+                              warnings=self.result["warnings"], result=self.result)
         self.result.update(
             changed=True, backup_id=backup_id, path=final, manifest=path, manifest_data=manifest,
             size_bytes=digest["size_bytes"], sha256=digest["sha256"], row_counts=counts, removed=removed, cmd=cmd,

@@ -55,11 +55,51 @@ def new_manifest(backup_id: str, label: str, kind: str, fmt: str, created_at: st
 
 
 def store(backup_dir: str, manifest: dict[str, Any], keep: int, drop_clone: Callable[[dict[str, Any]], None] | None = None,
-          warnings: list[str] | None = None, source: str | None = None) -> tuple[str, list[str]]:
-    """Write the manifest of a verified backup, then apply retention; (manifest path, backup ids removed)."""
+          warnings: list[str] | None = None, source: str | None = None,
+          result: dict[str, Any] | None = None) -> tuple[str, list[str]]:
+    """Write the manifest of a verified backup, then apply retention; (manifest path, backup ids removed).
+
+    Retention never removes a backup of the run this one belongs to, nor the point a recover of the run the
+    database's ledger shows last would use (``protected``). With ``result``, what retention did (``retention``) and
+    the free space left in ``backup_dir`` after it (``disk_free_bytes``) are put there."""
     path = manifest_path(backup_dir, manifest["backup_id"])
     write_json_atomic(path, manifest)
-    return path, apply_retention(backup_dir, manifest["label"], manifest["kind"], keep, drop_clone, warnings, source)
+    outcome: dict[str, Any] = {}
+    removed = apply_retention(backup_dir, manifest["label"], manifest["kind"], keep, drop_clone, warnings, source,
+                              protect=manifest, outcome=outcome)
+    if result is not None:
+        result["retention"] = outcome
+        result["disk_free_bytes"] = free_bytes(backup_dir)
+    return path, removed
+
+
+def free_bytes(path: str) -> int:
+    """Free space for an unprivileged writer on the file system of ``path``."""
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def protected(rows: list[tuple[str, dict[str, Any]]], manifest: dict[str, Any] | None) -> dict[str, str]:
+    """backup id -> why retention keeps it whatever keep_last says: every backup of the run ``manifest`` (the new
+    backup) belongs to; and of the run the database's ledger shows last (the state a recover goes back from), the
+    point a recover would use: its newest verified full "before" point, else its newest verified full point."""
+    if not manifest:
+        return {}
+    keep: dict[str, str] = {}
+    run_id = manifest.get("run_id")
+    if run_id:
+        for _path, other in rows:
+            if other.get("run_id") == run_id:
+                keep[other["backup_id"]] = "a recovery point of the current run %s" % run_id
+    ledger_run = (manifest.get("ledger") or {}).get("latest_run_id") if isinstance(manifest.get("ledger"), dict) \
+        else None
+    if ledger_run and ledger_run != run_id:
+        points = [m for _p, m in rows if m.get("run_id") == ledger_run and (m.get("scope") or "full") == "full"]
+        chosen = [m for m in points if m.get("purpose") == "before"][:1] or points[:1]  # rows are newest first
+        for other in chosen:
+            keep[other["backup_id"]] = ("the point a recover of run %s, the last run in the ledger, would use"
+                                        % ledger_run)
+    return keep
 
 
 def plain_name(value: Any) -> bool:
@@ -196,20 +236,34 @@ def archive_path(manifest_file: str, manifest: dict[str, Any]) -> str:
 
 def apply_retention(backup_dir: str, label: str, kind: str, keep: int,
                     drop_clone: Callable[[dict[str, Any]], None] | None = None, warnings: list[str] | None = None,
-                    source: str | None = None) -> list[str]:
+                    source: str | None = None, protect: dict[str, Any] | None = None,
+                    outcome: dict[str, Any] | None = None) -> list[str]:
     """Keep the newest ``keep`` good backups of ``label``/``kind``; remove the rest. 0 keeps all. With ``source``,
-    only the recovery points of that database count (another database's are never this one's to drop).
+    only the recovery points of that database count (another database's are never this one's to drop). With
+    ``protect`` (the new backup's manifest), the backups ``protected`` names are kept whatever ``keep`` says.
 
     The manifest goes first, so an interrupted removal never leaves a manifest pointing at half an archive.
     A backup whose manifest names something it must not touch is left alone, said in ``warnings``.
+    ``outcome`` receives keep_last, the removed ids and bytes, the backups kept and their bytes, and the protected
+    ones kept beyond keep_last with the reason.
     """
-    if not keep or keep < 1:
-        return []
-    removed = []
+    report: dict[str, Any] = {"keep_last": keep or 0, "removed": [], "removed_bytes": 0, "kept": 0, "kept_bytes": 0,
+                              "protected": []}
+    if outcome is not None:
+        outcome.update(report)
+        report = outcome
     rows = good_backups(backup_dir, label, kind, warnings)
     if source is not None:
         rows = [(p, m) for p, m in rows if (m.get("clone") or {}).get("source") == source]
+    if not keep or keep < 1:
+        report.update(kept=len(rows), kept_bytes=sum(_size(m) for _p, m in rows))
+        return []
+    removed = report["removed"]
+    guarded = protected(rows, protect)
     for path, manifest in rows[keep:]:
+        if manifest["backup_id"] in guarded:
+            report["protected"].append({"backup_id": manifest["backup_id"], "reason": guarded[manifest["backup_id"]]})
+            continue
         try:
             if manifest["kind"] == "clone":
                 if drop_clone is None:
@@ -225,4 +279,16 @@ def apply_retention(backup_dir: str, label: str, kind: str, keep: int,
                 warnings.append("Retention left the backup of %s alone: %s" % (os.path.basename(path), exc.message))
             continue
         removed.append(manifest["backup_id"])
-    return removed
+        report["removed_bytes"] += _size(manifest)
+    left = [m for _p, m in rows if m["backup_id"] not in removed]
+    report.update(kept=len(left), kept_bytes=sum(_size(m) for m in left))
+    return list(removed)
+
+
+def _size(manifest: dict[str, Any]) -> int:
+    """The bytes a backup holds, as its manifest records them (an archive, or a clone's database)."""
+    for value in ((manifest.get("archive") or {}).get("size_bytes"), (manifest.get("clone") or {}).get("size_bytes"),
+                  manifest.get("size_bytes")):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0

@@ -107,6 +107,10 @@ options:
     description:
       - After a successful backup, keep the newest O(keep_last) verified backups of the same O(label) and kind (dumps
         and clones are counted apart) and remove the others. V(0) keeps everything.
+      - Two kinds of backup are kept whatever O(keep_last) says (RV(retention.protected) names them with the
+        reason). Every backup of the run O(run_id) names, the current run's recovery points. And of the run the
+        database's ledger shows last (the state a recover goes back from), the point a recover would use, its
+        newest verified full C(before) point (else its newest verified full point).
     type: int
     default: 0
   keep_failed:
@@ -395,6 +399,21 @@ removed:
   returned: success, not in check mode
   type: list
   elements: str
+retention:
+  description:
+    - What retention did after this backup. C(keep_last), the backup ids C(removed) and the bytes they held
+      (C(removed_bytes)), the backups of the label and kind left (C(kept)) and their bytes (C(kept_bytes)).
+    - C(protected) lists the backups kept beyond O(keep_last), each with its C(backup_id) and the C(reason) (a
+      recovery point of the current run, or the point a recover of the ledger's last run would use).
+  returned: success, not in check mode
+  type: dict
+  sample: {"keep_last": 6, "removed": ["knowledgehub_20261120T101500Z"], "removed_bytes": 381681664, "kept": 6,
+           "kept_bytes": 2290089984, "protected": []}
+disk_free_bytes:
+  description: Free space left in O(backup_dir)'s file system after the backup and its retention.
+  returned: success, not in check mode
+  type: int
+  sample: 52613349376
 failed_path:
   description: Where a failed archive was kept (O(keep_failed)).
   returned: failure with keep_failed
