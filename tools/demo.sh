@@ -8,7 +8,8 @@
 #    demo's passfile (0600);
 # 2. a pre-migration KnowledgeHub database as production holds it: 001-003 applied
 #    by hand (no ledger) and realistic sample data (CHUNKS chunks, default 100000);
-# 3. ansible-playbook playbooks/migrate.yml -i inventories/local, which baselines
+# 3. ansible-playbook playbooks/migrate.yml -i inventories/local -e target_env=demo
+#    (the playbooks refuse a run that names no target), which baselines
 #    001-003, applies 004, 005 and 006 and prints a summary (-e login_port=<port>
 #    when the port is not 5433).
 #
@@ -68,14 +69,14 @@ done
 psql -v chunks="$CHUNKS" -f tools/sample_data.sql
 echo "   loaded in $((SECONDS - start)) s: $(psql -A -t -c "SELECT format('%s documents, %s chunks, %s memories, %s', (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks), (SELECT count(*) FROM ai_memories), pg_size_pretty(pg_database_size(current_database())))")"
 
-echo "== ansible-playbook playbooks/migrate.yml -i inventories/local$port_args"
+echo "== ansible-playbook playbooks/migrate.yml -i inventories/local -e target_env=demo$port_args"
 # shellcheck disable=SC2086  # port_args is empty or two words
-ansible-playbook playbooks/migrate.yml -i inventories/local $port_args
+ansible-playbook playbooks/migrate.yml -i inventories/local -e target_env=demo $port_args
 
 # PGPASSFILE is absolute: the modules do not run in the repository, a relative passfile would not be found.
 cat <<MSG
 == done. The demo database on 127.0.0.1:$PORT stays up for you to look at:
    PGPASSFILE=$PGPASSFILE psql -h 127.0.0.1 -p $PORT -U knowledgehub knowledgehub -c 'TABLE migration_log'
-   rerun the playbook (it changes nothing):  PGPASSFILE=$PGPASSFILE .venv/bin/ansible-playbook playbooks/migrate.yml -i inventories/local$port_args
+   rerun the playbook (it changes nothing):  PGPASSFILE=$PGPASSFILE .venv/bin/ansible-playbook playbooks/migrate.yml -i inventories/local -e target_env=demo$port_args
    stop it:  python3 tools/pgsandbox.py stop --dir "$DEMO_PG_DIR"
 MSG
