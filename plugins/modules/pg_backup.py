@@ -107,7 +107,7 @@ options:
     description:
       - After a successful backup, keep the newest O(keep_last) verified backups of the same O(label) and kind (dumps
         and clones are counted apart) and remove the others. V(0) keeps everything.
-      - Two kinds of backup are kept whatever O(keep_last) says (RV(retention.protected) names them with the
+      - Two kinds of backup are kept whatever O(keep_last) says (C(protected) in RV(retention) names them with the
         reason). Every backup of the run O(run_id) names, the current run's recovery points. And of the run the
         database's ledger shows last (the state a recover goes back from), the point a recover would use, its
         newest verified full C(before) point (else its newest verified full point).

@@ -214,4 +214,3 @@ def test_retention_never_removes_the_current_runs_points_nor_the_one_a_recover_n
     after_2 = ok(backup(legacy_db, backup_dir, keep_last=1, run_id=run_2, purpose="after_schema"))
     assert after_2["retention"]["removed"] == [before_1["backup_id"]]
     assert sorted(_manifests(backup_dir)) == sorted([before_2["backup_id"], after_2["backup_id"]])
-
