@@ -30,21 +30,21 @@ import yaml
 from support.paths import REPO
 from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook
 
-pytestmark = pytest.mark.legacy_chunks(300)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.legacy_chunks(300),
+              pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (apt-get install "
+                                 "--no-install-recommends chromium): the report's HTML page cannot be opened in a "
+                                 "headless browser here")]
 COUNTED = ("ai_memories", "documents", "chunks")
 WINDOW = (1280, 2000)
 SUCCESS_GREEN = (0x1A, 0x7F, 0x37)  # header.verdict.ok in _report_html's CSS
-FAILED_RED = (0xCF, 0x22, 0x2E)
 HOSTILE = "<script>document.title='owned'</script><img src=x onerror=alert(1)>"
 SHOTS = os.path.join(REPO, "tests", "output", "report_html")
 
 
 def browser() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.skip("chromium is not installed (apt-get install --no-install-recommends chromium): the report's HTML "
-                    "page cannot be opened in a headless browser here")
-    return found
+    assert CHROMIUM  # the module's skipif
+    return CHROMIUM
 
 
 def chromium(exe: str, tmp_path, page: str, *args: str) -> str:
