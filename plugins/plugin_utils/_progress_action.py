@@ -20,6 +20,7 @@ write into the connection user's tmp directory).
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from typing import Any
@@ -45,7 +46,7 @@ def interval_of(value: Any) -> float:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = -1.0
-    if seconds < 0 or seconds != seconds:
+    if seconds < 0 or math.isnan(seconds) or math.isinf(seconds):
         raise AnsibleActionFail("%s=%r: give the seconds between two progress lines (5 by default), or 0 to "
                                 "print none." % (INTERVAL_VAR, value))
     return seconds
@@ -124,7 +125,7 @@ class ProgressAction(ActionBase):
                 try:
                     records, used = parse(self._read(reader, path, offset))
                     offset += used
-                    view.add(records)
+                    view.add(records, time.monotonic() - started)
                 except Exception as exc:  # pylint: disable=broad-except  # progress never fails the task
                     display.vvv("knowledgehub progress: cannot read %s (%s); no more progress lines for this task"
                                 % (path, exc))

@@ -61,12 +61,15 @@ class ProgressView:
         self.action = action
         self.last: dict[str, Any] | None = None
         self._first: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._last_read = 0.0
 
-    def add(self, records: list[dict[str, Any]]) -> None:
+    def add(self, records: list[dict[str, Any]], task_seconds: float = 0.0) -> None:
+        """Records read when the task had run ``task_seconds`` (the controller's clock)."""
         for record in records:
             key = (record.get("step"), record.get("unit"), record.get("total"))
             self._first.setdefault(key, record)
             self.last = record
+            self._last_read = task_seconds
 
     def estimate(self) -> float | None:
         """Seconds left for the last record's step, from its rate since its first record of the same unit and
@@ -105,11 +108,13 @@ class ProgressView:
             return "%s: running, %s so far" % (head, clock(task_seconds))
         parts = [part for part in (self.figures(), last.get("note") or "") if part]
         text = "%s: %s%s" % (head, last["step"], (": " + ", ".join(parts)) if parts else "")
+        # the step has gone on since its last report was read (a step without figures reports once)
+        since = max(0.0, task_seconds - self._last_read)
         timing = []
         if _number(last.get("elapsed")) is not None:
-            timing.append("step %s" % clock(last["elapsed"]))
+            timing.append("step %s" % clock(last["elapsed"] + since))
         left = self.estimate()
         if left is not None:
-            timing.append("about %s left" % clock(left))
+            timing.append("about %s left" % clock(max(0.0, left - since)))
         timing.append("task %s" % clock(task_seconds))
         return "%s | %s" % (text, ", ".join(timing))

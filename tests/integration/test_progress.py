@@ -77,7 +77,7 @@ def timed_playbook(inventory: str, *args: str) -> tuple[int, list[tuple[float, s
 def task_lines(lines: list[tuple[float, str]], name: str) -> tuple[list[tuple[float, str]], float]:
     """The lines printed while the task named ``name`` ran (between its header and its result line), and the time
     of its result line (the task's end)."""
-    start = next(i for i, (_, line) in enumerate(lines) if TASK.match(line) and name in line)
+    start = next(i for i, (_at, line) in enumerate(lines) if TASK.match(line) and name in line)
     for i in range(start + 1, len(lines)):
         if END.match(lines[i][1]):
             return lines[start + 1:i], lines[i][0]
@@ -132,7 +132,7 @@ def inventory(tmp_path, big_db):
 
 def test_progress_of_005_and_of_the_backup_appears_while_they_run(inventory, big_db):
     rc, lines = timed_playbook(inventory, "-l", "staging", "-e", "knowledgehub_progress_interval=2")
-    output = "\n".join(line for _, line in lines)
+    output = "\n".join(line for _at, line in lines)
     assert rc == 0, output[-4000:]
     assert big_db.pg.app_password not in output
 
@@ -141,21 +141,89 @@ def test_progress_of_005_and_of_the_backup_appears_while_they_run(inventory, big
     of_005 = [(at, m.group(2)) for at, line in during for m in [PROGRESS.match(line)]
               if m and m.group(1) == "pg_migrate" and "005_data_migration.sql" in m.group(2)]
     rows = [(at, numbers(text)) for at, text in of_005 if numbers(text) and numbers(text)[1] != "statements"]
-    assert len(rows) >= 3, "progress lines of 005 while it ran:\n%s" % "\n".join(t for _, t in of_005)
+    assert len(rows) >= 3, "progress lines of 005 while it ran:\n%s" % "\n".join(text for _at, text in of_005)
     by_unit: dict[str, list[float]] = {}
-    for _, (done, unit) in rows:
+    for _at, (done, unit) in rows:
         by_unit.setdefault(unit, []).append(done)
     assert any(len(v) >= 2 and v == sorted(v) and v[-1] > v[0] for v in by_unit.values()), by_unit
-    assert all(at < end for at, _ in rows)
+    assert all(at < end for at, _figure in rows)
     assert rows[0][0] < end - 5, "the first line of 005 came at %.1f s, the task ended at %.1f s" % (rows[0][0], end)
-    assert all(re.search(r"step \d+:\d\d", text) and re.search(r"task \d+:\d\d", text) for _, text in of_005)
-    assert any("left" in text for _, text in of_005), "no estimate in:\n%s" % "\n".join(t for _, t in of_005)
+    assert all(re.search(r"step \d+:\d\d", text) and re.search(r"task \d+:\d\d", text) for _at, text in of_005)
+    assert any("left" in text for _at, text in of_005), "no estimate in:\n%s" % "\n".join(text for _at, text in of_005)
 
     # the backup of the recovery point "before": pg_dump's bytes counting up, before the task's end
     during, end = task_lines(lines, "Take a verified backup, purpose before")
     dumped = [(at, numbers(m.group(2))) for at, line in during for m in [PROGRESS.match(line)]
               if m and m.group(1) == "pg_backup" and "pg_dump of" in m.group(2) and numbers(m.group(2))]
-    assert dumped, "no pg_dump progress line in:\n%s" % "\n".join(line for _, line in during)
-    assert all(unit == "bytes" and at < end for at, (_, unit) in dumped)
-    sizes = [done for _, (done, _) in dumped]
+    assert dumped, "no pg_dump progress line in:\n%s" % "\n".join(line for _at, line in during)
+    assert all(figure[1] == "bytes" and at < end for at, figure in dumped)
+    sizes = [figure[0] for _at, figure in dumped]
     assert sizes == sorted(sizes) and sizes[-1] > 0
+
+
+BACKUP_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  vars:
+    knowledgehub_progress_interval: 1
+  module_defaults:
+    knowledgehub.migration.pg_backup:
+      login_host: 127.0.0.1
+      login_port: {port}
+      login_user: knowledgehub
+      login_password: "{{{{ app_password }}}}"
+      login_db: {db}
+      backup_dir: {backups}
+  tasks:
+    - name: Back up with progress
+      knowledgehub.migration.pg_backup:
+    - name: Back up without progress
+      knowledgehub.migration.pg_backup:
+      vars:
+        knowledgehub_progress_interval: 0
+"""
+
+
+def test_under_ansible_runner_the_lines_are_job_events_before_the_task_ends(db, tmp_path, monkeypatch):
+    """AWX runs ansible-playbook through ansible-runner: each progress line is an event of the job, created before
+    the task's result; and the module's result is the same with progress as without."""
+    ansible_runner = pytest.importorskip("ansible_runner")
+    conn = superuser_connection(db.pg, db.name)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET ROLE knowledgehub")
+            cur.execute("CREATE TABLE attachments_archive (id int PRIMARY KEY, body text)")
+            cur.execute("ALTER TABLE attachments_archive ALTER body SET STORAGE EXTERNAL")
+            cur.execute("INSERT INTO attachments_archive SELECT r, string_agg(md5(random()::text), '') "
+                        "FROM generate_series(1, 1000) g, generate_series(1, 5000) r GROUP BY r")
+    finally:
+        conn.close()
+    project = tmp_path / "runner" / "project"
+    project.mkdir(parents=True)
+    (project / "play.yml").write_text(BACKUP_PLAY.format(port=db.pg.port, db=db.name, backups=tmp_path / "backups"))
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    run = ansible_runner.run(
+        private_data_dir=str(tmp_path / "runner"), playbook="play.yml", quiet=True,
+        envvars={"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
+        extravars={"ansible_connection": "local",
+                   "ansible_python_interpreter": sys.executable, "app_password": db.pg.app_password})
+    events = list(run.events)
+    assert run.rc == 0, "\n".join(e.get("stdout", "") for e in events)[-3000:]
+    done = {e["event_data"]["task"]: e for e in events if e["event"] == "runner_on_ok"}
+    lines = [(e["created"], e["stdout"]) for e in events if e["event"] == "verbose"
+             and e.get("stdout", "").startswith("knowledgehub progress [localhost] pg_backup: ")]
+    dumped = [(created, numbers(text)) for created, text in lines if "pg_dump of" in text and numbers(text)]
+    assert len(dumped) >= 2, "\n".join(text for _created, text in lines)
+    assert all(created < done["Back up with progress"]["created"] for created, _figure in dumped)
+    sizes = [figure[0] for _created, figure in dumped]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+    # the second task printed nothing, and both tasks returned the same keys (no async or progress leftovers)
+    assert all(created < done["Back up with progress"]["created"] for created, _text in lines)
+    with_progress = done["Back up with progress"]["event_data"]["res"]
+    without = done["Back up without progress"]["event_data"]["res"]
+    assert sorted(with_progress) == sorted(without)
+    assert with_progress["manifest_data"]["verification"] == dict(
+        without["manifest_data"]["verification"], pg_dump_stderr=with_progress["manifest_data"]["verification"][
+            "pg_dump_stderr"])
+    assert db.pg.app_password not in "\n".join(e.get("stdout", "") for e in events)

@@ -32,7 +32,7 @@ def test_clock_and_size():
 def test_a_line_with_rows_percent_elapsed_and_estimate():
     view = ProgressView("kh-staging", "pg_migrate")
     view.add([record(elapsed=2.0, done=10_000, total=100_000, unit="chunks", note="005 enhanced_chunks"),
-              record(elapsed=12.0, done=30_000, total=100_000, unit="chunks", note="005 enhanced_chunks")])
+              record(elapsed=12.0, done=30_000, total=100_000, unit="chunks", note="005 enhanced_chunks")], 31)
     # 20,000 chunks in 10 s: 70,000 left take 35 s
     assert view.estimate() == pytest.approx(35.0)
     assert view.line(31) == ("knowledgehub progress [kh-staging] pg_migrate: 005_data_migration.sql: "
@@ -46,18 +46,28 @@ def test_the_estimate_uses_the_same_step_unit_and_total_only():
               record(elapsed=6, done=3, total=9, unit="statements")])
     assert view.estimate() == pytest.approx(15.0)  # statements: 2 in 5 s (the memories between do not count)
     view = ProgressView("h", "pg_migrate")
-    view.add([record(elapsed=0, done=0, total=10, unit="rows"), record(step="other", elapsed=1, done=5, total=10,
-                                                                        unit="rows")])
+    view.add([record(elapsed=0, done=0, total=10, unit="rows"),
+              record(step="other", elapsed=1, done=5, total=10, unit="rows")])
     assert view.estimate() is None  # one record of "other": no rate yet
 
 
 def test_no_estimate_without_a_total_or_past_it_and_bytes_read_as_sizes():
     view = ProgressView("h", "pg_backup")
-    view.add([record(step="pg_dump of kh", elapsed=1, done=1_000_000, total=None, unit="bytes")])
+    view.add([record(step="pg_dump of kh", elapsed=1, done=1_000_000, total=None, unit="bytes")], 3)
     assert view.estimate() is None
     assert "pg_dump of kh: 1.0 MB | step 0:01, task 0:03" in view.line(3)
-    view.add([record(step="pg_dump of kh", elapsed=2, done=2_000_000, total=1_500_000, unit="bytes")])
+    view.add([record(step="pg_dump of kh", elapsed=2, done=2_000_000, total=1_500_000, unit="bytes")], 4)
     assert view.estimate() is None and "2.0 MB of about 1.5 MB |" in view.line(4)  # past the estimate: no percent
+
+
+def test_a_step_without_figures_keeps_counting_its_time_and_the_estimate_counts_down():
+    view = ProgressView("h", "pg_backup")
+    view.add([record(step="clone kh as kh_rp", elapsed=1, note="CREATE DATABASE")], 2)
+    assert view.line(12).endswith("clone kh as kh_rp: CREATE DATABASE | step 0:11, task 0:12")
+    view = ProgressView("h", "pg_migrate")
+    view.add([record(elapsed=0, done=0, total=100, unit="rows"),
+              record(elapsed=10, done=50, total=100, unit="rows")], 10)
+    assert "step 0:14, about 0:06 left, task 0:14" in view.line(14)
 
 
 def test_before_any_report_the_line_says_running_and_the_time():
@@ -73,7 +83,7 @@ def test_parse_keeps_a_line_still_being_written_for_the_next_read():
 
 def test_interval():
     assert interval_of("2") == 2.0 and interval_of(0) == 0.0
-    for bad in ("soon", -1, None):
+    for bad in ("soon", -1, None, "nan", "inf"):
         with pytest.raises(Exception, match="knowledgehub_progress_interval"):
             interval_of(bad)
 
@@ -103,3 +113,15 @@ def test_notice_figures_and_label():
     assert _progress.figures(notice) == (12000, 100000, "chunks")
     assert _progress.notice_label(notice) == "005 enhanced_chunks"
     assert _progress.figures("NOTICE:  005 ai_memories: done, 5000 memories in 3 batches") is None
+
+
+def test_a_tick_runs_every_second_while_a_program_runs_and_the_timeout_still_holds():
+    from ansible_collections.knowledgehub.migration.plugins.module_utils._process import ProcessError, spawn
+
+    seen = []
+    result = spawn(["sleep", "2.5"]).wait(tick=lambda running: seen.append(running.poll()))
+    assert result.rc == 0 and len(seen) >= 2 and set(seen) == {None}  # called while the program ran
+    ticks = []
+    with pytest.raises(ProcessError, match="did not finish within 1.5 seconds"):
+        spawn(["sleep", "30"]).wait(timeout=1.5, tick=ticks.append)
+    assert ticks
