@@ -60,10 +60,11 @@ def test_migrate_playbook_takes_the_runbooks_three_recovery_points_for_one_run(
     ledger = legacy_db.ledger()
     run_id = ledger[0]["run_id"]
 
-    # three recovery points, in the runbook's order, for the one run, each with the ledger version inside it
-    assert [(p["purpose"], p["ledger_version"], p["kind"], p["format"]) for p in points] == [
-        ("before", "003", "dump", "custom"), ("after_schema", "004", "dump", "custom"),
-        ("after_data", "006", "dump", "custom")]  # the data phase: 005 and 006
+    # the runbook's three recovery points, in its order, for the one run, each with the ledger version inside it:
+    # a full backup before, a schema-only point after the schema, a complete point (a clone) after the data
+    assert [(p["purpose"], p["ledger_version"], p["kind"], p["format"], p["scope"]) for p in points] == [
+        ("before", "003", "dump", "custom", "full"), ("after_schema", "004", "dump", "custom", "schema-only"),
+        ("after_data", "006", "clone", "clone", "full")]  # the data phase: 005 and 006
     assert {p["run_id"] for p in points} == {run_id} and all(p["removed_at"] is None for p in points)
     # every ledger row of the run carries its id; the rows applied name the recovery point before them
     assert {r["run_id"] for r in ledger} == {run_id}
@@ -75,7 +76,7 @@ def test_migrate_playbook_takes_the_runbooks_three_recovery_points_for_one_run(
                      r"\(ledger\s+at\s+004\),\s+after_data\s+%s\s+\(ledger\s+at\s+006\)"
                      % tuple(p["backup_id"] for p in points), first.stdout)
 
-    for point in points:
+    for point in points[:2]:
         # the row tells the truth about the file it names, and the file is a verified, restorable archive
         assert os.path.dirname(point["location"]) == str(backups)
         assert sha256_of(point["location"]) == point["sha256"] and os.path.getsize(point["location"]) == \
@@ -93,20 +94,40 @@ def test_migrate_playbook_takes_the_runbooks_three_recovery_points_for_one_run(
         assert (controller / "kh-staging" / os.path.basename(point["manifest"])).is_file()
     assert oct(os.stat(controller / "kh-staging").st_mode & 0o777) == "0o700"
 
-    # the schema phase's recovery point really holds the database after 004 and before 005
-    after_schema = points[1]
-    restored = ok(restore(legacy_db, manifest=after_schema["manifest"], mode="new_database",
-                          target_db=legacy_db.name + "_as"))
-    assert restored["row_counts_checked"] is True
-    ledger_in_point = cluster.psql("SELECT string_agg(version || ' ' || status, ', ' ORDER BY id) FROM migration_log",
-                                   db=legacy_db.name + "_as")
-    assert ledger_in_point == "001 baseline, 002 baseline, 003 baseline, 004 applied"
+    # the schema phase's point holds the structure after 004 (its tables, no rows); the data phase's clone is the
+    # database after 005 and 006, ledger included
+    ok(restore(legacy_db, manifest=points[1]["manifest"], mode="new_database", target_db=legacy_db.name + "_as"))
+    assert cluster.psql("SELECT to_regclass('enhanced_chunks') IS NOT NULL AND NOT EXISTS (SELECT FROM ai_memories) "
+                        "AND NOT EXISTS (SELECT FROM migration_log)", db=legacy_db.name + "_as") == "t"
+    clone = points[2]["location"]
+    assert cluster.psql("SELECT datallowconn FROM pg_database WHERE datname = '%s'" % clone) == "f"  # kept closed
+    cluster.psql('ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % clone)  # only to look inside
+    ledger_in_clone = cluster.psql("SELECT string_agg(version || ' ' || status, ', ' ORDER BY id) FROM migration_log",
+                                   db=clone)
+    assert ledger_in_clone == "001 baseline, 002 baseline, 003 baseline, 004 applied, 005 applied, 006 applied"
+    assert cluster.psql("SELECT count(*) FROM ai_memories", db=clone) == legacy_db.sql("SELECT count(*) FROM ai_memories")
+    cluster.psql('ALTER DATABASE "%s" ALLOW_CONNECTIONS false' % clone)
 
     second = ansible_playbook(inventory, MIGRATE_PLAYBOOK)
     assert second.returncode == 0, second.stdout[-3000:]
     assert recap(second.stdout)["changed"] == 0
-    assert recovery_points(legacy_db) == points and len(backup_files(backups)) == 6  # 3 archives, 3 manifests
+    # 2 archives and their manifests, the clone's manifest
+    assert recovery_points(legacy_db) == points and len(backup_files(backups)) == 5, backup_files(backups)
     assert "Recovery points: none (nothing pending)" in second.stdout
+
+
+def test_without_createdb_the_after_data_point_is_a_verified_dump_and_no_error_is_shown(legacy_db, tmp_path):
+    """The application role without CREATEDB cannot clone: the point after the data phase is a verified dump instead,
+    decided before anything is tried, so the run shows no failed task."""
+    inventory = write_inventory(tmp_path, legacy_db)
+    result = ansible_playbook(inventory, MIGRATE_PLAYBOOK)
+    assert result.returncode == 0, result.stdout[-4000:]
+    points = recovery_points(legacy_db)
+    assert [(p["purpose"], p["kind"], p["scope"]) for p in points] == [
+        ("before", "dump", "full"), ("after_schema", "dump", "schema-only"), ("after_data", "dump", "full")]
+    counts = recap(result.stdout)
+    assert counts["failed"] == 0 and counts.get("rescued", 0) == 0, counts
+    assert "FAILED!" not in result.stdout
 
 
 def test_a_failed_backup_records_no_recovery_point_and_the_migration_does_not_start(
