@@ -675,7 +675,7 @@ class Bench:
                                     "login_user": APP_USER, "login_db": db}}}
         with open(inventory, "w", encoding="utf-8") as handle:
             json.dump(content, handle, indent=2)  # JSON is YAML
-        cmd = [ANSIBLE_PLAYBOOK, "playbooks/migrate.yml", "-i", inventory,
+        cmd = [ANSIBLE_PLAYBOOK, "playbooks/migrate.yml", "-i", inventory, "-e", "target_env=bench",
                "-e", "migrate_lock_timeout=%s" % self.args.lock_timeout,
                "-e", "migrate_migrations_src=%s" % self.migrations_dir]
         for extra in self.args.extra_vars:

@@ -55,7 +55,7 @@ class RecoverBench(Bench):
     def playbook(self, *extra: str) -> float:
         """recover.yml as an operator runs it; the password comes from PGPASSFILE, never the command line."""
         argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", self.inventory(),
-                os.path.join(REPO, "playbooks", "recover.yml"), *extra]
+                os.path.join(REPO, "playbooks", "recover.yml"), "-e", "target_env=bench", *extra]
         env = dict(self.env(), ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
         started = time.monotonic()
         proc = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, check=False)

@@ -139,7 +139,8 @@ def test_demo_on_a_port_of_choice_while_5433_is_taken(default_port_taken, pg_dir
 
         # Everything the demo prints names the chosen port, none the default.
         assert "== starting a throwaway PostgreSQL 15 on 127.0.0.1:%d\n" % port in out
-        assert "ansible-playbook playbooks/migrate.yml -i inventories/local -e login_port=%d\n" % port in out
+        assert "ansible-playbook playbooks/migrate.yml -i inventories/local -e target_env=demo -e login_port=%d\n" \
+            % port in out
         done = out[out.index("== done."):]
         assert "PGPASSFILE=%s psql -h 127.0.0.1 -p %d " % (passfile, port) in done
         assert 'tools/pgsandbox.py stop --dir "%s"' % pg_dir in done
