@@ -6,7 +6,8 @@ the backup before it are while they run, not after.
 
 The database: 20,000 chunks of sample data, 005's batches held to at most 200 rows with 200 ms between them
 (its own settings, set on the database: ``migration_005.batch_size`` and ``batch_pause``) so that 005 takes
-25 s or more whatever the machine; and a 200 MB table so that the backup's pg_dump runs several seconds.
+25 s or more whatever the machine; and a 290 MB table of md5 text, backed up with gzip level 9 (the role's
+``backup_compression``, about 30 MB/s on one core), so that the backup's pg_dump runs several seconds.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def numbers(text: str) -> tuple[float, str] | None:
 
 @pytest.fixture
 def big_db(legacy_db):
-    """The legacy database, 005 slowed to its smallest batches with a pause, and 200 MB more to back up."""
+    """The legacy database, 005 slowed to its smallest batches with a pause, and 290 MB more to back up."""
     db = legacy_db
     conn = superuser_connection(db.pg, db.name)
     try:
@@ -111,7 +112,7 @@ def big_db(legacy_db):
             cur.execute("CREATE TABLE attachments_archive (id int PRIMARY KEY, body text)")
             cur.execute("ALTER TABLE attachments_archive ALTER body SET STORAGE EXTERNAL")
             cur.execute("INSERT INTO attachments_archive SELECT r, string_agg(md5(random()::text), '') "
-                        "FROM generate_series(1, 1000) g, generate_series(1, 6000) r GROUP BY r")
+                        "FROM generate_series(1, 1000) g, generate_series(1, 9000) r GROUP BY r")
     finally:
         conn.close()
     return db
@@ -131,7 +132,8 @@ def inventory(tmp_path, big_db):
 
 
 def test_progress_of_005_and_of_the_backup_appears_while_they_run(inventory, big_db):
-    rc, lines = timed_playbook(inventory, "-l", "staging", "-e", "knowledgehub_progress_interval=2")
+    rc, lines = timed_playbook(inventory, "-l", "staging", "-e", "knowledgehub_progress_interval=2",
+                               "-e", "backup_compression=9")
     output = "\n".join(line for _at, line in lines)
     assert rc == 0, output[-4000:]
     assert big_db.pg.app_password not in output
@@ -174,6 +176,7 @@ BACKUP_PLAY = """
       login_password: "{{{{ app_password }}}}"
       login_db: {db}
       backup_dir: {backups}
+      compression: "9"
   tasks:
     - name: Back up with progress
       knowledgehub.migration.pg_backup:
@@ -196,7 +199,7 @@ def test_under_ansible_runner_the_lines_are_job_events_before_the_task_ends(db, 
             cur.execute("CREATE TABLE attachments_archive (id int PRIMARY KEY, body text)")
             cur.execute("ALTER TABLE attachments_archive ALTER body SET STORAGE EXTERNAL")
             cur.execute("INSERT INTO attachments_archive SELECT r, string_agg(md5(random()::text), '') "
-                        "FROM generate_series(1, 1000) g, generate_series(1, 5000) r GROUP BY r")
+                        "FROM generate_series(1, 1000) g, generate_series(1, 8000) r GROUP BY r")
     finally:
         conn.close()
     project = tmp_path / "runner" / "project"
