@@ -164,8 +164,8 @@ def statements_handler(step: str, count: int, number: Callable[[], int]) -> Call
     def handle(notice: str | None) -> None:
         current = number()
         where = "statement %d of %d" % (current, count) if current else "commit"
-        if notice is None:
-            report(step, current or count, count, "statements", where)
+        if notice is None:  # the figures say which statement
+            report(step, current or count, count, "statements")
             return
         found = figures(notice)
         if found:

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 PREFIX = "knowledgehub progress"
+UNEVEN = ("statements",)  # units of very different cost: one statement may take minutes, the next a millisecond
 
 
 def clock(seconds: float) -> str:
@@ -73,9 +74,10 @@ class ProgressView:
 
     def estimate(self) -> float | None:
         """Seconds left for the last record's step, from its rate since its first record of the same unit and
-        total; None when the total is unknown, nothing moved yet, or the figure went past the total."""
+        total; None when the total is unknown, nothing moved yet, the figure went past the total, or the unit is
+        uneven (statements)."""
         last = self.last
-        if last is None:
+        if last is None or last.get("unit") in UNEVEN:
             return None
         done, total, at = _number(last.get("done")), _number(last.get("total")), _number(last.get("elapsed"))
         first = self._first.get((last.get("step"), last.get("unit"), last.get("total")), last)

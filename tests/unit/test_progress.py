@@ -43,8 +43,14 @@ def test_the_estimate_uses_the_same_step_unit_and_total_only():
     view = ProgressView("h", "pg_migrate")
     view.add([record(elapsed=1, done=1, total=9, unit="statements"),
               record(elapsed=5, done=100, total=1000, unit="memories"),
-              record(elapsed=6, done=3, total=9, unit="statements")])
-    assert view.estimate() == pytest.approx(15.0)  # statements: 2 in 5 s (the memories between do not count)
+              record(elapsed=6, done=3, total=9, unit="statements")], 6)
+    assert view.estimate() is None  # statements are of uneven cost: no estimate
+    assert "005_data_migration.sql: 3/9 statements (33%) | step 0:06, task 0:06" in view.line(6)
+    view = ProgressView("h", "pg_migrate")
+    view.add([record(elapsed=1, done=1, total=9, unit="chunks"),
+              record(elapsed=5, done=100, total=1000, unit="memories"),
+              record(elapsed=6, done=3, total=9, unit="chunks")])
+    assert view.estimate() == pytest.approx(15.0)  # chunks: 2 in 5 s (the memories between do not count)
     view = ProgressView("h", "pg_migrate")
     view.add([record(elapsed=0, done=0, total=10, unit="rows"),
               record(step="other", elapsed=1, done=5, total=10, unit="rows")])
@@ -91,13 +97,13 @@ def test_interval():
 def test_the_module_side_writes_json_lines_throttled_and_nothing_without_a_file(tmp_path, monkeypatch):
     path = tmp_path / "progress.jsonl"
     reporter = _progress.Reporter(str(path))
-    reporter.report("005_data_migration.sql", 1, 10, "statements", "statement 1 of 10")
+    reporter.report("005_data_migration.sql", 1, 10, "statements", "a note")
     reporter.report("005_data_migration.sql", 2, 10, "statements")  # within MIN_GAP of the same step: dropped
     reporter.report("ANALYZE", note="touched tables")  # a new step is always written
     reporter.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["step"], r["done"], r["note"]) for r in lines] == [
-        ("005_data_migration.sql", 1, "statement 1 of 10"), ("ANALYZE", None, "touched tables")]
+        ("005_data_migration.sql", 1, "a note"), ("ANALYZE", None, "touched tables")]
     assert oct(path.stat().st_mode & 0o777) == "0o644"
     off = _progress.Reporter(None)
     off.report("x", 1, 2, "rows")
