@@ -30,6 +30,7 @@ from typing import Any, Iterator
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import fsync_dir
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
+from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql
 
 FORMAT = "knowledgehub.migration snapshot 2"
@@ -135,6 +136,7 @@ def take(conn: Any, tables: list[tuple[str, str]], exclude: list[str], taken_at:
     """Read every table in the transaction ``begin`` opened; returns the snapshot's ``tables``."""
     out: dict[str, Any] = {}
     for number, (schema, table) in enumerate(tables):
+        reporter().report("snapshot", number, len(tables), "tables", "%s.%s" % (schema, table))
         with conn.cursor() as cur:
             shape = layout(cur, schema, table)
         left_out = excluded(table, exclude)

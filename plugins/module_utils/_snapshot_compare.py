@@ -26,6 +26,7 @@ import math
 from typing import Any, Iterable
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import first_line
+from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
 from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot import rows_query, stream
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql, psycopg2
 from ansible_collections.knowledgehub.migration.plugins.module_utils._validate_expect import check
@@ -142,8 +143,11 @@ def _outcome(name: str, rows: int, counts: dict[str, int], differences: list[tup
 def compare(conn: Any, document: dict[str, Any]) -> dict[str, Any]:
     """Every table of the snapshot; the result's ``data_preserved_percent``, ``snapshot_comparison`` (per table),
     the differences [{table, key, status}] and one check per table."""
-    outcomes = [compare_table(conn, name, entry, number)
-                for number, (name, entry) in enumerate(sorted(document["tables"].items()))]
+    outcomes = []
+    tables = sorted(document["tables"].items())
+    for number, (name, entry) in enumerate(tables):
+        reporter().report("compare with the snapshot", number, len(tables), "tables", name)
+        outcomes.append(compare_table(conn, name, entry, number))
     total = sum(o["rows"] for o in outcomes)
     unchanged = sum(o["counts"]["unchanged"] for o in outcomes)
     per_table = {o["table"]: dict(o["counts"], rows_in_snapshot=o["rows"],
