@@ -65,6 +65,8 @@ VARIANTS = {
     "after_data_clone": {"migrate_phases": [PHASES[0], dict(PHASES[1], recovery_point="clone")]},
     # every point a full verified dump (the collection's defaults before this benchmark)
     "three_dumps": {"migrate_phases": [dict(PHASES[0], recovery_point=True), dict(PHASES[1], recovery_point=True)]},
+    # the dumps uncompressed (the runbook's plain dump is): time against disk
+    "uncompressed": {"backup_compression": "none"},
 }
 # What the collection needs to run (copied at the start)
 TREE = ("galaxy.yml", "meta", "plugins", "roles", "playbooks", "migrations")
