@@ -11,7 +11,6 @@ unit tested on /proc texts).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
