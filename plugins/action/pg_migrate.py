@@ -1,12 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""knowledgehub.migration.pg_migrate runs with live progress on the controller (docs/progress.md)."""
+"""knowledgehub.migration.pg_migrate: its lint on the controller (docs/lint.md), live progress (docs/progress.md)."""
 
 from __future__ import annotations
 
-from ansible_collections.knowledgehub.migration.plugins.plugin_utils._progress_action import ProgressAction
+from ansible_collections.knowledgehub.migration.plugins.plugin_utils._lint_action import LintingAction
 
 
-class ActionModule(ProgressAction):
-    """The pg_migrate module, its progress printed every knowledgehub_progress_interval seconds while it runs."""
+class ActionModule(LintingAction):
+    """The pg_migrate module: squawk on the controller when lint_source is given; its progress printed every
+    knowledgehub_progress_interval seconds while it runs."""

@@ -7,27 +7,25 @@ squawk (https://squawkhq.com) marks nearly every finding "Warning", so its own
 level cannot tell a style remark from a statement that locks a busy table for
 minutes. The gate therefore classifies findings by rule (``DEFAULT_LEVELS``):
 
-* ``error``: a long lock, a table rewrite or scan under a lock that blocks
-  the application, data loss, a statement that breaks the running application,
-  or one that cannot run under this runner. Errors block the run.
+* ``error``: a long lock, a rewrite or scan under a blocking lock, data loss, a statement
+  that breaks the running application or cannot run under this runner. Errors block.
 * ``warning``: style and robustness advice. Reported, never blocking.
 * ``satisfied``: what the runner already does for every file (it sets
   ``lock_timeout`` and ``statement_timeout``). Dropped, with a count.
 
-A rule missing from the table is an ``error``: a new squawk rule must be looked
-at before it is waved through. Callers override single rules with ``levels``
-and accept rules for every file with ``accept``; the documented way to accept
-one finding is squawk's own comment on the line above the flagged line::
+A rule missing from the table is an ``error``: a new squawk rule must be looked at before
+it is waved through. Callers override single rules with ``levels`` and accept rules for every
+file with ``accept``; one finding is accepted by squawk's comment on the line above it::
 
     -- squawk-ignore require-concurrent-index-creation -- why it is safe here
 
-docs/lint.md explains the policy, rule by rule. squawk runs through the
-process layer (``_process.run``): an argument list, never a shell.
+docs/lint.md explains the policy, rule by rule. squawk runs through ``_process.run``.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import os
 import re
@@ -129,6 +127,7 @@ class LintReport:
 
     squawk: str = ""
     squawk_version: str = ""
+    ran_on: str = "host"  # or "controller": squawk ran there, the action plugin handed its findings over
     pg_version: str = ""
     files: list[str] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
@@ -182,12 +181,10 @@ class LintReport:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the module result."""
         return {"squawk": self.squawk, "squawk_version": self.squawk_version, "pg_version": self.pg_version,
-                "files": list(self.files), "ok": self.ok, "counts": self.counts, "summary": self.summary(),
+                "ran_on": self.ran_on, "files": list(self.files), "ok": self.ok, "counts": self.counts, "summary": self.summary(),
                 "findings": list(self.findings), "blocking": self.blocking, "satisfied": dict(self.satisfied),
                 "accepted": dict(self.accepted), "ignores": list(self.ignores)}
 
-
-# -- finding the binary -------------------------------------------------------
 
 def find_squawk(explicit_path: str | None = None) -> str | None:
     """The squawk to run: ``explicit_path`` when given (no fallback: an explicit
@@ -201,7 +198,7 @@ def find_squawk(explicit_path: str | None = None) -> str | None:
     return shutil.which("squawk")
 
 
-def _require_executable(squawk: str | None) -> str:
+def require_executable(squawk: str | None) -> str:
     if not squawk:
         raise LintError(
             "squawk is not installed: it was not found next to %s nor on PATH. Install squawk-cli "
@@ -210,8 +207,6 @@ def _require_executable(squawk: str | None) -> str:
         raise LintError("squawk %s is not an executable file. Install squawk-cli or correct the path." % squawk)
     return squawk
 
-
-# -- running squawk -----------------------------------------------------------
 
 def normalize_pg_version(pg_version: Any) -> str:
     """``15``, ``"15.4"``, ``"15.4 (Debian ...)"`` or server_version_num ``150004`` -> ``"15.4"``."""
@@ -257,7 +252,7 @@ def _squawk_argv(squawk: str, path: str, pg_version: str, transactional: bool) -
             _glob_escape(os.path.abspath(path))]
 
 
-def _squawk_findings(squawk: str, migration: Any, pg_version: str) -> list[dict]:
+def squawk_findings(squawk: str, migration: Any, pg_version: str) -> list[dict]:
     """squawk's raw findings for one file (rc 0: none, rc 1: some)."""
     transactional = bool(getattr(migration, "transactional", True))
     argv = _squawk_argv(squawk, migration.path, pg_version, transactional)
@@ -277,8 +272,6 @@ def _squawk_findings(squawk: str, migration: Any, pg_version: str) -> list[dict]
                             % (migration.filename, item))
     return data
 
-
-# -- classifying --------------------------------------------------------------
 
 def check_levels(levels: dict[str, str] | None) -> dict[str, str]:
     """The default policy with the caller's overrides; refuses an unknown level."""
@@ -346,11 +339,11 @@ def _statements(migration: Any) -> tuple[list[int], list[Any]]:
         return _statement_index([])  # squawk reports the syntax error itself
 
 
-def _lint_one(report: LintReport, squawk: str, migration: Any, pg_version: str, levels: dict[str, str],
+def _lint_one(report: LintReport, found: list[dict], migration: Any, levels: dict[str, str],
               accept: set[str]) -> None:
     statements = _statements(migration)
     seen = set()
-    for raw in _squawk_findings(squawk, migration, pg_version):
+    for raw in found:
         key = (raw.get("line"), raw.get("column"), raw.get("rule_name"), raw.get("message"))
         if key in seen:
             continue
@@ -373,7 +366,7 @@ def _lint_one(report: LintReport, squawk: str, migration: Any, pg_version: str, 
 
 
 def lint_files(squawk: str | None, files: Iterable[Any], pg_version: Any, levels: dict[str, str] | None = None,
-               accept: Iterable[str] | None = None) -> LintReport:
+               accept: Iterable[str] | None = None, handed: Any = None) -> LintReport:
     """Run squawk once per file and classify what it says.
 
     ``files`` are MigrationFile-like objects (``path``, ``filename``, ``sql``,
@@ -381,20 +374,27 @@ def lint_files(squawk: str | None, files: Iterable[Any], pg_version: Any, levels
     transaction, so an index on a table created earlier in the same file is
     not flagged). squawk runs as an argument list through ``_process.run``.
     Raises LintError when squawk cannot give an answer; the caller must then
-    stop, as for a blocking finding.
+    stop, as for a blocking finding. ``handed``: squawk's raw findings from the
+    controller (``_lint_handoff.Handed``), used instead of running squawk here.
     """
     merged = check_levels(levels)
     accepted = {str(rule).strip() for rule in (accept or []) if str(rule).strip()}
-    binary = _require_executable(squawk)
-    report = LintReport(squawk=binary, pg_version=normalize_pg_version(pg_version))
-    report.squawk_version = squawk_version(binary)
+    if handed is not None:
+        report = LintReport(squawk=handed.squawk, squawk_version=handed.squawk_version, ran_on=handed.ran_on,
+                            pg_version=handed.check_version(normalize_pg_version(pg_version)))
+        found_in = handed.findings_for
+    else:
+        binary = require_executable(squawk)
+        report = LintReport(squawk=binary, pg_version=normalize_pg_version(pg_version))
+        report.squawk_version = squawk_version(binary)
+        found_in = functools.partial(squawk_findings, binary, pg_version=report.pg_version)
     for migration in files:
         report.files.append(migration.filename)
-        _lint_one(report, binary, migration, report.pg_version, merged, accepted)
+        _lint_one(report, found_in(migration), migration, merged, accepted)
     report.findings.sort(key=lambda f: (report.files.index(f["file"]), f["line"], f["column"], f["rule"]))
     return report
 
 
 __all__ = ["DEFAULT_LEVELS", "ERROR", "WARNING", "SATISFIED", "LEVELS", "UNKNOWN_RULE_LEVEL", "IGNORE_FILE_ALL",
            "LintError", "LintReport", "find_squawk", "lint_files", "classify", "check_levels",
-           "normalize_pg_version", "squawk_version", "ignore_comments"]
+           "normalize_pg_version", "squawk_version", "squawk_findings", "require_executable", "ignore_comments"]

@@ -343,13 +343,14 @@ def check_threshold(value: Any) -> int:
 
 def lint_live(squawk: str | None, files: Iterable[Any], conn: Any, small_table_rows: Any = DEFAULT_SMALL_TABLE_ROWS,
               levels: dict[str, str] | None = None, accept: Iterable[str] | None = None,
-              pg_version: Any = None) -> LiveLintReport:
+              pg_version: Any = None, handed: Any = None) -> LiveLintReport:
     """``_lint.lint_files`` on ``files`` (in run order), then each blocking finding judged against the database
-    ``conn`` reaches (see the module's docstring). Raises LintError like ``lint_files``."""
+    ``conn`` reaches (see the module's docstring). Raises LintError like ``lint_files``. ``handed``: the
+    controller's squawk findings (``_lint_handoff.Handed``), used instead of running squawk on this host."""
     threshold = check_threshold(small_table_rows)
     files = list(files)
     report = lint_files(squawk, files, conn.server_version if pg_version is None else pg_version,
-                        levels=levels, accept=accept)
+                        levels=levels, accept=accept, handed=handed)
     try:
         return relax(report, files, conn, threshold)
     except psycopg2.Error as exc:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import find_squawk
+from ansible_collections.knowledgehub.migration.plugins.module_utils._lint_handoff import handed_of
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint_live import lint_live
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
     relations_created,
@@ -80,9 +81,10 @@ def lint_report(params: dict[str, Any], plan: Plan, conn: Any) -> Any:
     pg_migrate judges them (None: lint off or nothing pending). Raises LintError when squawk cannot answer."""
     if not plan.pending or not params.get("lint", True):
         return None
-    return lint_live(find_squawk(params.get("squawk_path")), plan.pending, conn,
+    handed = handed_of(params)  # squawk ran on the controller (the action plugin, lint_source)
+    return lint_live(None if handed else find_squawk(params.get("squawk_path")), plan.pending, conn,
                      params.get("lint_small_table_rows", 1000),
-                     levels=params.get("lint_levels"), accept=params.get("lint_accept"))
+                     levels=params.get("lint_levels"), accept=params.get("lint_accept"), handed=handed)
 
 
 # -- what the statements need -------------------------------------------------------------

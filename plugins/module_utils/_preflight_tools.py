@@ -6,7 +6,8 @@
 pg_dump, pg_restore and psql come from ``_clients.select_client``, with the same options as pg_backup
 (``runner``: the host's client, or the one inside the compose ``db`` service), so the gate sees the programs
 the backups and restores will use. psycopg2 is the module's own import. squawk is looked up as the lint gate
-looks it up (``_lint.find_squawk``) and asked for its version, only when the lint is on.
+looks it up (``_lint.find_squawk``) and asked for its version, only when the lint is on and did not already run on
+the controller (``_lint_handoff``: then the check reports the controller's squawk, and the host needs none).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._lint impor
     find_squawk,
     squawk_version,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._lint_handoff import CONTROLLER, handed_of
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import FAIL, PASS, make_check
 from ansible_collections.knowledgehub.migration.plugins.module_utils._process import ProcessError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import psycopg2
@@ -95,6 +97,15 @@ def squawk_check(job: Any) -> dict[str, Any]:
     """The lint gate's squawk, when the lint is on: found, runnable, a 2.x version the gate reads."""
     if not job.params.get("lint", True):
         return make_check("squawk", PASS, "lint off", None, "lint=false: squawk is not needed.")
+    try:
+        handed = handed_of(job.params)
+    except LintError as exc:
+        return make_check("squawk", FAIL, {"ran_on": CONTROLLER, "version": None}, "2.x", exc.message)
+    if handed:
+        return make_check("squawk", PASS, {"ran_on": handed.ran_on, "path": handed.squawk,
+                                           "version": handed.squawk_version}, "2.x",
+                          "squawk %s ran on the controller (%s); this host needs none." % (
+                              handed.squawk_version, handed.squawk))
     explicit = job.params.get("squawk_path")
     squawk = find_squawk(explicit)
     if not squawk:

@@ -44,6 +44,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._lint impor
     LintReport,
     find_squawk,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._lint_handoff import handed_of
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint_live import lint_live
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
     file_foreign_keys,
@@ -250,9 +251,12 @@ class MigrationJob(Job):
             return None
         try:
             # judged against this database: a finding on a table the run creates, or on a small one, does not block
-            return lint_live(find_squawk(self.params.get("squawk_path")), plan.pending, self.ledger.conn,
-                             self.params.get("lint_small_table_rows", 1000),
-                             levels=self.params.get("lint_levels"), accept=self.params.get("lint_accept"))
+            # squawk's findings come from the controller when the action plugin linted there (lint_source)
+            handed = handed_of(self.params)
+            return lint_live(None if handed else find_squawk(self.params.get("squawk_path")), plan.pending,
+                             self.ledger.conn, self.params.get("lint_small_table_rows", 1000),
+                             levels=self.params.get("lint_levels"), accept=self.params.get("lint_accept"),
+                             handed=handed)
         except LintError as exc:
             raise MigrationError("Lint gate: %s Nothing was run." % exc) from None
 

@@ -145,8 +145,26 @@ options:
     default: true
   squawk_path:
     description:
-      - The squawk binary (PyPI C(squawk-cli)). Defaults to C(squawk) next to the module's Python, then on E(PATH).
+      - The squawk binary (PyPI C(squawk-cli)) on the managed host, used when squawk lints there (no
+        O(lint_source)). Defaults to C(squawk) next to the module's Python, then on E(PATH).
     type: path
+  lint_source:
+    description:
+      - A directory on the controller holding the migration files that are staged into O(migrations_dir). With
+        O(lint=true), squawk lints them on the controller, where the collection's action plugin runs, and the
+        managed host needs no squawk. Every pending file must then be, byte for byte (sha256), one of those files,
+        else the module fails and runs nothing. The findings are judged against the live database on the host as
+        without it.
+      - Read by the action plugin, not passed to the module. The controller's squawk is the one next to the
+        controller's Python, then on its E(PATH). It lints for the PostgreSQL major version of the variable
+        C(knowledgehub_lint_pg_version) (default 15); the module refuses a server of another major version.
+      - Without it, squawk lints on the managed host (O(squawk_path)).
+    type: path
+  _lint_findings:
+    description:
+      - Internal, set by the collection's action plugin from O(lint_source) (squawk's findings made on the
+        controller and each file's sha256). Do not set it.
+    type: dict
   lint_levels:
     description:
       - "Per-rule level overrides, for example C({prefer-bigint-over-int: error}). Levels are V(error),
@@ -259,6 +277,11 @@ options:
       - The backup (recovery point) that precedes the migrations of this invocation, for example the
         C(backup_id) pg_backup returned. Recorded in the C(backup_ref) column of every ledger row it writes.
     type: str
+requirements:
+  - Nothing else on the managed host (pg_migrate runs no PostgreSQL client program)
+  - squawk (PyPI C(squawk-cli) 2.x, pinned in the collection's C(requirements.txt)) on the controller when the task
+    gives O(lint_source) with O(lint=true), as the collection's roles do; only without O(lint_source) is it needed
+    on the managed host
 seealso:
   - name: Flyway baseline
     description: The model for adopting a database that predates the ledger.
@@ -470,6 +493,8 @@ def main():
         long_transaction_seconds=dict(type="int", default=30),
         lint=dict(type="bool", default=True),
         squawk_path=dict(type="path"),
+        lint_source=dict(type="path"),
+        _lint_findings=dict(type="dict"),
         lint_levels=dict(type="dict"),
         lint_accept=dict(type="list", elements="str", default=[]),
         lint_small_table_rows=dict(type="int", default=1000),

@@ -29,7 +29,8 @@ description:
     O(max_cpu_percent) and fails above O(max_cpu_percent_fail).
   - C(client_programs) finds pg_dump, pg_restore and psql where the backups and restores run them (O(runner),
     as M(knowledgehub.migration.pg_backup) does) and reads their versions. C(psycopg2) reads the driver's version.
-    C(squawk) checks the lint gate's squawk when O(lint=true). A missing program fails, naming it and how to
+    C(squawk) checks the lint gate's squawk when O(lint=true). With O(lint_source), the squawk that already ran on
+    the controller (the host needs none); without it, the host's. A missing program fails, naming it and how to
     install it.
   - C(sessions) lists the sessions holding locks on the tables the pending files touch, sessions idle in
     transaction and transactions older than O(max_transaction_age). It warns about them, and fails when a session
@@ -101,8 +102,26 @@ options:
     default: true
   squawk_path:
     description:
-      - The squawk binary. Defaults to C(squawk) next to the module's Python, then on E(PATH).
+      - The squawk binary on the managed host, used when squawk lints there (no O(lint_source)). Defaults to
+        C(squawk) next to the module's Python, then on E(PATH).
     type: path
+  lint_source:
+    description:
+      - A directory on the controller holding the migration files that are staged into O(migrations_dir). With
+        O(lint=true), squawk lints them on the controller, where the collection's action plugin runs, and the
+        managed host needs no squawk. Every pending file must then be, byte for byte (sha256), one of those files,
+        else the module fails and runs nothing. The findings are judged against the live database on the host as
+        without it.
+      - Read by the action plugin, not passed to the module. The controller's squawk is the one next to the
+        controller's Python, then on its E(PATH). It lints for the PostgreSQL major version of the variable
+        C(knowledgehub_lint_pg_version) (default 15); the module refuses a server of another major version.
+      - Without it, squawk lints on the managed host (O(squawk_path)).
+    type: path
+  _lint_findings:
+    description:
+      - Internal, set by the collection's action plugin from O(lint_source) (squawk's findings made on the
+        controller and each file's sha256). Do not set it.
+    type: dict
   lint_levels:
     description:
       - Per-rule level overrides, as pg_migrate's O(knowledgehub.migration.pg_migrate#module:lint_levels).
@@ -198,6 +217,12 @@ options:
       - The directory of the pg_dump, pg_restore and psql to check. By default the client is chosen as pg_backup
         chooses it.
     type: path
+requirements:
+  - The PostgreSQL client programs C(pg_dump), C(pg_restore) and C(psql) on the managed host (O(pg_bin_dir)), or
+    the compose C(db) service's own through docker compose (O(runner=compose))
+  - squawk (PyPI C(squawk-cli) 2.x, pinned in the collection's C(requirements.txt)) on the controller when the task
+    gives O(lint_source) with O(lint=true), as the collection's roles do; only without O(lint_source) is it needed
+    on the managed host
 notes:
   - Live progress. Run by ansible-playbook or AWX, the collection's action plugin of the same name prints a line on
     the controller every C(knowledgehub_progress_interval) seconds while the module runs (default 5; 0 prints none),
@@ -312,6 +337,8 @@ def main():
         ledger_schema=dict(type="str", default="public"),
         lint=dict(type="bool", default=True),
         squawk_path=dict(type="path"),
+        lint_source=dict(type="path"),
+        _lint_findings=dict(type="dict"),
         lint_levels=dict(type="dict"),
         lint_accept=dict(type="list", elements="str", default=[]),
         lint_small_table_rows=dict(type="int", default=1000),
