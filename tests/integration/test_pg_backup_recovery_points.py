@@ -60,9 +60,9 @@ def test_a_failed_dump_records_no_recovery_point(legacy_db, backup_dir, cluster)
 
 
 def test_retention_marks_the_recovery_points_of_removed_backups(legacy_db, backup_dir):
-    run_id = str(uuid.uuid4())
-    ids = [ok(backup(legacy_db, backup_dir, run_id=run_id, purpose="p%d" % n, keep_last=2))["recovery_point_id"]
-           for n in range(3)]
+    # three runs' points (retention never removes a point of the run the backup belongs to)
+    ids = [ok(backup(legacy_db, backup_dir, run_id=str(uuid.uuid4()), purpose="before", keep_last=2))[
+        "recovery_point_id"] for _n in range(3)]
     removed = {p["id"]: p["removed_at"] for p in recovery_points(legacy_db)}
     assert removed[ids[0]] is not None and removed[ids[1]] is None and removed[ids[2]] is None
     # a backup that is not itself a recovery point still marks the ones its retention removes
