@@ -92,7 +92,7 @@ def _play(inventory, source, *args):
 
 
 def test_a_host_without_squawk_runs_migrate_yml_with_the_lint_gate_on(tmp_path, legacy_db, host_python,
-                                                                       no_squawk_on_path, migrations_copy):
+                                                                      no_squawk_on_path, migrations_copy):
     proc = _play(_inventory(tmp_path, legacy_db, host_python), migrations_copy, "-e", "migrate_lint=true")
     assert proc.returncode == 0, proc.stdout[-5000:]
     applied = {row["version"]: row["status"] for row in legacy_db.ledger()}
@@ -153,8 +153,8 @@ def test_pg_migrate_refuses_a_pending_file_other_than_the_one_linted(db, migrati
 def test_pg_preflight_reports_the_controllers_squawk_and_needs_none_on_the_host(legacy_db, migrations_copy, tmp_path):
     args = dict(legacy_db.params, migrations_dir=str(migrations_copy), baseline_version="003",
                 backup_dir=str(tmp_path / "backups"), max_cpu_percent=100000, squawk_path=str(tmp_path / "no-squawk"))
-    checks = {c["name"]: c for c in run_module("pg_preflight", dict(args, _lint_findings=collect(str(migrations_copy)))
-                                                )["checks"]}
+    result = run_module("pg_preflight", dict(args, _lint_findings=collect(str(migrations_copy))))
+    checks = {c["name"]: c for c in result["checks"]}
     assert checks["squawk"]["status"] == "pass", checks["squawk"]
     assert checks["squawk"]["observed"]["ran_on"] == "controller"
     assert "ran on the controller" in checks["squawk"]["message"]
