@@ -22,6 +22,7 @@ import datetime
 import getpass
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -211,19 +212,24 @@ def make_private(path: str) -> None:
 
 
 def new_backup_id(backup_dir: str, label: str, now: datetime.datetime) -> str:
+    """``<label>_<UTC second>``, or with ``_<n>`` after the highest number of that second still in the directory: a
+    gap left by retention within the same second is never filled, so an id once recorded is not handed out again."""
     base = "%s_%s" % (label, now.strftime("%Y%m%dT%H%M%SZ"))
-    candidate = base
-    number = 1
-    while _taken(backup_dir, candidate):
-        number += 1
-        candidate = "%s_%d" % (base, number)
-    return candidate
+    numbers = _numbers_taken(backup_dir, base)
+    return base if not numbers else "%s_%d" % (base, max(numbers) + 1)
 
 
-def _taken(backup_dir: str, backup_id: str) -> bool:
+def _numbers_taken(backup_dir: str, base: str) -> list[int]:
+    """The numbers of the ids of ``base``'s second present in ``backup_dir`` (the base itself is 1)."""
     if not os.path.isdir(backup_dir):
-        return False
-    return any(name.startswith(backup_id + ".") for name in os.listdir(backup_dir))
+        return []
+    numbers = []
+    pattern = re.compile(r"^%s(?:_(\d+))?\." % re.escape(base))
+    for name in os.listdir(backup_dir):
+        match = pattern.match(name)
+        if match:
+            numbers.append(int(match.group(1) or 1))
+    return numbers
 
 
 # -- recovery points -------------------------------------------------------------------------

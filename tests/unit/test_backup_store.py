@@ -53,6 +53,12 @@ def test_backup_ids_never_collide(tmp_path):
     assert first == "kh_20261124T213300Z"
     (tmp_path / (first + ".dump.partial")).write_bytes(b"")
     assert _backup_store.new_backup_id(str(tmp_path), "kh", NOW) == "kh_20261124T213300Z_2"
+    # retention removed the first of the second while the second one stays: its id (recorded as a recovery point)
+    # is not handed out again, the next one goes after the highest
+    (tmp_path / "kh_20261124T213300Z_2.dump").write_bytes(b"")
+    (tmp_path / (first + ".dump.partial")).unlink()
+    assert _backup_store.new_backup_id(str(tmp_path), "kh", NOW) == "kh_20261124T213300Z_3"
+    assert _backup_store.new_backup_id(str(tmp_path), "kh_2026", NOW) == "kh_2026_20261124T213300Z"
     with pytest.raises(OptionError, match="label="):
         check_label("../etc")
 
