@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A job as AWX runs it: ansible-runner on a private data directory, in a controller of its own.
 
-* ``controller_venv()``: a virtualenv holding only ansible-core, ansible-runner and psycopg2 at the pins of
+* ``controller_venv()``: a virtualenv holding only ansible-core, ansible-runner, psycopg2 and squawk at the pins of
   requirements.txt / constraints.txt (what execution-environment/ installs), no ``ansible`` package and so no
   bundled collection; made once and kept under tests/output/awx/ (``make clean`` removes it);
 * ``project_checkout()``: a ``git clone`` of this repository with the working tree's changes laid over it, as an
@@ -42,7 +42,7 @@ from support.paths import REPO
 
 OUTPUT = os.path.join(REPO, "tests", "output", "awx")
 # The controller's packages: the names execution-environment/ installs, at the repository's pins.
-CONTROLLER_PACKAGES = ("ansible-core", "ansible-runner", "psycopg2-binary")
+CONTROLLER_PACKAGES = ("ansible-core", "ansible-runner", "psycopg2-binary", "squawk-cli")  # squawk: the lint gate runs here
 
 
 def pins(*names: str) -> list[str]:
