@@ -37,6 +37,7 @@ author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
+  - knowledgehub.migration.lint
 attributes:
   check_mode:
     support: full
@@ -148,23 +149,6 @@ options:
       - The squawk binary (PyPI C(squawk-cli)) on the managed host, used when squawk lints there (no
         O(lint_source)). Defaults to C(squawk) next to the module's Python, then on E(PATH).
     type: path
-  lint_source:
-    description:
-      - A directory on the controller holding the migration files that are staged into O(migrations_dir). With
-        O(lint=true), squawk lints them on the controller, where the collection's action plugin runs, and the
-        managed host needs no squawk. Every pending file must then be, byte for byte (sha256), one of those files,
-        else the module fails and runs nothing. The findings are judged against the live database on the host as
-        without it.
-      - Read by the action plugin, not passed to the module. The controller's squawk is the one next to the
-        controller's Python, then on its E(PATH). It lints for the PostgreSQL major version of the variable
-        C(knowledgehub_lint_pg_version) (default 15); the module refuses a server of another major version.
-      - Without it, squawk lints on the managed host (O(squawk_path)).
-    type: path
-  _lint_findings:
-    description:
-      - Internal, set by the collection's action plugin from O(lint_source) (squawk's findings made on the
-        controller and each file's sha256). Do not set it.
-    type: dict
   lint_levels:
     description:
       - "Per-rule level overrides, for example C({prefer-bigint-over-int: error}). Levels are V(error),
