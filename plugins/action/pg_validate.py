@@ -1,12 +1,42 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""knowledgehub.migration.pg_validate runs with live progress on the controller (docs/progress.md)."""
+"""knowledgehub.migration.pg_validate: its expectation files read on the controller, live progress (docs/progress.md).
+
+When the task gives ``expectations_source`` (a directory of ``<version>_<name>.yml`` on the controller), the files
+are read and parsed here, where PyYAML always is, and the module receives their content in the private option
+``_expectations`` (``module_utils/_validate_expect.read_source``); the managed host then needs no PyYAML.
+``expectations_source`` is also passed on, for the messages that name where a version's file was looked for.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
+from ansible_collections.knowledgehub.migration.plugins.module_utils._validate_expect import (
+    HANDOFF_OPTION,
+    read_source,
+)
 from ansible_collections.knowledgehub.migration.plugins.plugin_utils._progress_action import ProgressAction
+
+SOURCE = "expectations_source"
 
 
 class ActionModule(ProgressAction):
-    """The pg_validate module, its progress printed every knowledgehub_progress_interval seconds while it runs."""
+    """The pg_validate module, its expectation files read on the controller from ``expectations_source``; its
+    progress printed every knowledgehub_progress_interval seconds while it runs."""
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        args = dict(self._task.args)
+        args.pop(HANDOFF_OPTION, None)  # only this plugin hands expectations over
+        source = args.get(SOURCE)
+        if source:
+            try:
+                args[HANDOFF_OPTION] = read_source(self._loader.path_dwim(str(source)))
+            except Failure as exc:
+                return {"failed": True, "changed": False,
+                        "msg": "%s (expectations_source, on the controller). Nothing was checked."
+                               % exc.message.rstrip().rstrip(".")}
+        self._task.args = args
+        return super().run(tmp, task_vars)

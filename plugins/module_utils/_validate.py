@@ -46,10 +46,12 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot i
 from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot_compare import compare
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target
 from ansible_collections.knowledgehub.migration.plugins.module_utils._validate_expect import (
+    HANDOFF_OPTION,
     catalog_facts,
     check,
     expectation_files,
     invariant_checks,
+    handed_files,
     load_expectations,
     new_tables,
     not_checked_keys,
@@ -181,26 +183,33 @@ class ValidateJob(Job):
 
     def _expectations(self, versions: list[tuple[str, str]],
                       checks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-        directory = self.opts["expectations_dir"]
         if not versions:
             return []
-        if not directory or (not self.params.get("expectations_dir") and not os.path.isdir(directory)):
-            checks.append(check("expectations", "schema", "warn", None, directory, "no expectations directory%s: "
-                                "versions %s are validated by the generic checks only" % (
-                                    " (%s)" % directory if directory else " given (migrations_dir or "
-                                    "expectations_dir)", ", ".join(v for v, _n in versions))))
-            return []
-        files = expectation_files(directory)
+        handed = self.params.get(HANDOFF_OPTION)
+        if handed is not None:  # read on the controller from expectations_source (the action plugin)
+            files = handed_files(handed)
+            where = self.params.get("expectations_source") or "expectations_source"
+        else:
+            directory = self.opts["expectations_dir"]
+            if not directory or (not self.params.get("expectations_dir") and not os.path.isdir(directory)):
+                checks.append(check("expectations", "schema", "warn", None, directory, "no expectations directory%s: "
+                                    "versions %s are validated by the generic checks only" % (
+                                        " (%s)" % directory if directory else " given (expectations_source, "
+                                        "migrations_dir or expectations_dir)", ", ".join(v for v, _n in versions))))
+                return []
+            files = {v: (os.path.basename(p), p) for v, p in expectation_files(directory).items()}
+            where = directory
         out = []
         for version, name in versions:
-            path = files.get(int(version))
-            if path is None:
+            found = files.get(int(version))
+            if found is None:
                 what = "%s_%s" % (version, name) if name else version
                 checks.append(check("expectations %s" % what, "schema", "warn", None, "%s_*.yml" % version,
                                     "no expectation file for %s in %s: only the generic checks cover it" % (
-                                        what, directory)))
+                                        what, where)))
                 continue
-            out.append((os.path.basename(path), load_expectations(path)))
+            label, content = found
+            out.append((label, content if handed is not None else load_expectations(content)))
         return out
 
     def _compare(self, result: dict[str, Any], checks: list[dict[str, Any]]) -> None:

@@ -70,11 +70,12 @@ def expectation_files(directory: str) -> dict[int, str]:
 
 
 def load_expectations(path: str) -> dict[str, Any]:
-    """One expectation file, its shape checked (lists of names, invariants with name and sql)."""
+    """One expectation file read and parsed (PyYAML), its shape checked (``check_shape``)."""
     name = os.path.basename(path)
     if not HAS_YAML:
         raise ExpectationError("PyYAML is not installed on this host, so %s cannot be read. Install python3-yaml "
-                               "(or pip install PyYAML) for the interpreter Ansible uses." % name)
+                               "(or pip install PyYAML) for the interpreter Ansible uses, or give "
+                               "expectations_source (read on the controller) instead of expectations_dir." % name)
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml_load(handle)
@@ -82,10 +83,17 @@ def load_expectations(path: str) -> dict[str, Any]:
         raise ExpectationError("Cannot read expectation file %s: %s." % (path, exc)) from None
     except Exception as exc:  # pylint: disable=broad-exception-caught  # any YAML error
         raise ExpectationError("Expectation file %s is not valid YAML: %s" % (path, first_line(exc))) from None
+    return check_shape(name, data, path)
+
+
+def check_shape(name: str, data: Any, where: str = "") -> dict[str, Any]:
+    """An expectation file's parsed content, its shape checked (lists of names, invariants with name and sql).
+    ``name`` is the file's name, ``where`` its path (for the messages)."""
+    where = where or name
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ExpectationError("Expectation file %s must hold a mapping (tables:, indexes:, invariants: ...)." % path)
+        raise ExpectationError("Expectation file %s must hold a mapping (tables:, indexes:, invariants: ...)." % where)
     for key in ("tables", "views", "indexes", "foreign_keys"):
         if not _names(data.get(key, [])):
             raise ExpectationError("%s: %s must be a list of names." % (name, key))
@@ -102,6 +110,36 @@ def load_expectations(path: str) -> dict[str, Any]:
             raise ExpectationError("%s: each invariant needs a name and an sql (one SELECT returning one integer)."
                                    % name)
     return data
+
+
+# -- handed over from the controller ---------------------------------------------------------------
+
+HANDOFF_OPTION = "_expectations"
+
+
+def read_source(directory: str) -> dict[str, dict[str, Any]]:
+    """Every expectation file of ``directory`` (on the controller), parsed and checked: {file name: content}.
+    The pg_validate action plugin hands this to the module in ``_expectations``, so the host needs no PyYAML."""
+    return {os.path.basename(path): load_expectations(path) for path in expectation_files(directory).values()}
+
+
+def handed_files(handed: Any) -> dict[int, tuple[str, dict[str, Any]]]:
+    """``_expectations`` as the module received it: {version: (file name, content)}, each checked again."""
+    if not isinstance(handed, dict):
+        raise ExpectationError("%s must map expectation file names to their content. It is set by the pg_validate "
+                               "action plugin from expectations_source; do not set it." % HANDOFF_OPTION)
+    found: dict[int, tuple[str, dict[str, Any]]] = {}
+    for name in sorted(handed):
+        match = FILE_PATTERN.match(str(name))
+        if not match:
+            raise ExpectationError("%s: %r is not an expectation file name (<version>_<name>.yml)."
+                                   % (HANDOFF_OPTION, name))
+        version = int(match.group("version"))
+        if version in found:
+            raise ExpectationError("Two expectation files for version %s: %s and %s. Keep one."
+                                   % (match.group("version"), found[version][0], name))
+        found[version] = (name, check_shape(name, handed[name]))
+    return found
 
 
 def _names(value: Any) -> bool:

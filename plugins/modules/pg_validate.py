@@ -76,8 +76,22 @@ options:
     type: path
   expectations_dir:
     description:
-      - The directory of the C(<version>_<name>.yml) expectation files. It must exist when given.
+      - The directory of the C(<version>_<name>.yml) expectation files on the managed host. It must exist when given.
+        Reading them there needs PyYAML on the host; O(expectations_source) does not.
     type: path
+  expectations_source:
+    description:
+      - A directory of C(<version>_<name>.yml) expectation files on the controller. The collection's action plugin
+        reads and checks them there and hands their content to the module, so the managed host needs no PyYAML and
+        no copy of the files. It takes the place of O(expectations_dir) and O(migrations_dir) for the expectations.
+      - A file that is not valid YAML or not of the shape described above fails the task on the controller, before
+        anything is read on the database.
+    type: path
+  _expectations:
+    description:
+      - Internal, set by the collection's action plugin from O(expectations_source) (the files' parsed content by
+        file name). Do not set it.
+    type: dict
   snapshot:
     description:
       - V(take) writes the pre-migration snapshot, V(compare) compares the database with it (phase V(data) or V(all)),
@@ -185,7 +199,7 @@ EXAMPLES = r'''
 - name: Validate everything after the data phase, and prove no row was lost
   knowledgehub.migration.pg_validate:
     phase: all
-    migrations_dir: /srv/knowledgehub/migrations
+    expectations_source: "{{ playbook_dir }}/../migrations/expectations"  # read on the controller
     snapshot: compare
     backup_dir: /var/backups/knowledgehub
     run_id: "{{ migrate_run }}"
@@ -193,7 +207,7 @@ EXAMPLES = r'''
     login_user: knowledgehub
   register: validation
 
-- name: Report without failing
+- name: Report without failing, the expectation files already on the host (needs PyYAML there)
   knowledgehub.migration.pg_validate:
     phase: all
     migrations_dir: /srv/knowledgehub/migrations
@@ -299,6 +313,8 @@ def main():
         versions=dict(type="list", elements="str"),
         migrations_dir=dict(type="path"),
         expectations_dir=dict(type="path"),
+        expectations_source=dict(type="path"),
+        _expectations=dict(type="dict"),
         snapshot=dict(type="str", default="none", choices=["none", "take", "compare"]),
         snapshot_tables=dict(type="list", elements="str", default=["ai_memories", "documents", "chunks"]),
         snapshot_exclude_columns=dict(type="list", elements="str", default=[]),

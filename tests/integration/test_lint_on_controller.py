@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, KnowledgeHub migration maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The lint gate's squawk runs on the controller: a managed host with Python, psycopg2 and the PostgreSQL client
-only (no squawk) runs migrate.yml with the lint gate on, and a blocking finding still blocks.
+only (no squawk, no PyYAML) runs migrate.yml with the lint gate on and its validations reading the expectation
+files, and a blocking finding still blocks.
 
 The playbook tests give the managed host a Python of its own (a venv made once, under tests/output, with
 psycopg2-binary alone) and a PATH without squawk; the controller is this checkout's venv, which has squawk. The
@@ -44,17 +45,19 @@ def _pinned(package: str, where: str = "requirements.txt") -> str:
 
 @pytest.fixture(scope="session")
 def host_python():
-    """The managed host's Python: psycopg2, and PyYAML for pg_validate's expectation files (the validate step of
-    migrate.yml reads them on the host); no squawk."""
+    """The managed host's Python: psycopg2 only. No squawk (the lint gate runs on the controller) and no PyYAML (the
+    validation's expectation files are read on the controller)."""
     python = os.path.join(HOST_VENV, "bin", "python")
-    probe = [python, "-c", "import psycopg2, yaml"]
+    probe = [python, "-c", "import psycopg2"]
     if not os.path.exists(python) or subprocess.run(probe, capture_output=True, check=False).returncode != 0:
         shutil.rmtree(HOST_VENV, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", HOST_VENV], check=True, timeout=300)
         subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        _pinned("psycopg2-binary"), _pinned("PyYAML", "constraints.txt")], check=True, timeout=600)
+                        _pinned("psycopg2-binary")], check=True, timeout=600)
         subprocess.run(probe, check=True, timeout=60)
     assert not os.path.exists(os.path.join(HOST_VENV, "bin", "squawk"))
+    assert subprocess.run([python, "-c", "import yaml"], capture_output=True, check=False).returncode != 0, \
+        "the host venv must not have PyYAML"
     return python
 
 
@@ -102,6 +105,11 @@ def test_a_host_without_squawk_runs_migrate_yml_with_the_lint_gate_on(tmp_path, 
     assert lint["squawk"] == os.path.join(os.path.dirname(sys.executable), "squawk")  # the controller's own
     assert lint["files"] == ["004_hybrid_rag_schema.sql", "005_data_migration.sql", "006_harden_rollback_functions.sql"]
     assert "squawk is not installed" not in proc.stdout
+    # the expectation files were read (on the controller) and checked: 004's tables by name, 005's invariants
+    out = " ".join(proc.stdout.split())
+    assert re.search(r"PASS +tables \(004_hybrid_rag_schema\.yml\) +19 of 19 present", out), out[:20000]
+    assert re.search(r"PASS +\S+ \(005_data_migration\.yml\)", out), out[:20000]
+    assert "PyYAML" not in out and "generic checks only" not in out
 
 
 def test_a_blocking_finding_found_on_the_controller_still_blocks_the_run(tmp_path, legacy_db, host_python,

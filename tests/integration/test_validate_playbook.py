@@ -73,3 +73,15 @@ def test_snapshot_then_validate_every_phase_then_a_failure_is_named(inventory, l
     # fail_on never: the play passes, the result says it
     proc, out = run(inventory, "-e", "validate_fail_on=never")
     assert proc.returncode == 0 and "1 failed" in out
+
+
+def test_a_broken_expectation_file_is_refused_on_the_controller_naming_it(inventory, legacy_db, tmp_path):
+    ok(migrate(legacy_db, baseline_version="003"))
+    source = tmp_path / "expectations"
+    source.mkdir()
+    (source / "004_hybrid_rag_schema.yml").write_text("tables: [kg_entities\n", encoding="utf-8")
+    proc, out = run(inventory, "-e", "validate_expectations_src=%s" % source)
+    assert proc.returncode != 0 and recap(proc.stdout)["failed"] == 1
+    assert "Expectation file %s is not valid YAML" % (source / "004_hybrid_rag_schema.yml") in out, out[-3000:]
+    assert "(expectations_source, on the controller). Nothing was checked." in out
+    assert "Traceback" not in proc.stdout + proc.stderr

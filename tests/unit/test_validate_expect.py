@@ -12,9 +12,11 @@ import pytest
 from ansible_collections.knowledgehub.migration.plugins.module_utils._validate_expect import (
     ExpectationError,
     expectation_files,
+    handed_files,
     load_expectations,
     new_tables,
     not_checked_keys,
+    read_source,
     schema_checks,
 )
 
@@ -51,6 +53,27 @@ def test_two_files_for_one_version_and_bad_shapes_are_refused(tmp_path):
             load_expectations(str(bad))
     with pytest.raises(ExpectationError, match="does not exist"):
         expectation_files(str(tmp_path / "none"))
+
+
+def test_the_files_read_on_the_controller_reach_the_module_as_they_were_read(tmp_path):
+    handed = read_source(EXPECTATIONS)  # what the action plugin hands over in _expectations
+    assert sorted(handed) == ["004_hybrid_rag_schema.yml", "005_data_migration.yml",
+                              "006_harden_rollback_functions.yml"]
+    files = handed_files(handed)
+    assert sorted(files) == [4, 5, 6]
+    assert files[4] == ("004_hybrid_rag_schema.yml", load_expectations(os.path.join(EXPECTATIONS, files[4][0])))
+    (tmp_path / "004_x.yml").write_text("tables: [\n", encoding="utf-8")
+    with pytest.raises(ExpectationError, match="004_x.yml is not valid YAML"):
+        read_source(str(tmp_path))
+
+
+def test_a_hand_over_not_made_by_the_action_plugin_is_refused():
+    for handed, match in ((["004_a.yml"], "must map expectation file names"),
+                          ({"notes.txt": {}}, "not an expectation file name"),
+                          ({"004_a.yml": {}, "004_b.yml": {}}, "Two expectation files for version 004"),
+                          ({"004_a.yml": {"tables": "a"}}, "004_a.yml: tables must be a list")):
+        with pytest.raises(ExpectationError, match=match):
+            handed_files(handed)
 
 
 def test_each_missing_object_is_named_with_its_file():
