@@ -107,9 +107,17 @@ def require_rights(cur: Any, what: str, databases: list[str]) -> dict[str, Any]:
 
 
 def sessions(cur: Any, dbname: str) -> list[dict[str, Any]]:
+    """The other sessions connected to ``dbname``. An autovacuum worker is none of them: CREATE DATABASE ...
+    TEMPLATE, ALTER DATABASE ... RENAME and DROP DATABASE end it themselves (it loses nothing), whereas waiting for
+    it could take as long as a vacuum of the largest table. A role without pg_read_all_stats sees no backend_type of
+    a worker; a vacuum or analyze it cannot see is taken for one (pg_stat_progress_* show its pid to everyone): if it
+    is a client's manual VACUUM after all, the statement that needs the database alone refuses, and says so."""
     cur.execute("SELECT pid, usename, application_name, coalesce(host(client_addr), 'local socket'), state, "
-                "to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid() ORDER BY pid", (dbname,))
+                "to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') FROM pg_stat_activity a "
+                "WHERE datname = %s AND pid <> pg_backend_pid() "
+                "AND backend_type IS DISTINCT FROM 'autovacuum worker' "
+                "AND NOT (backend_type IS NULL AND pid IN (SELECT pid FROM pg_stat_progress_vacuum "
+                "UNION ALL SELECT pid FROM pg_stat_progress_analyze)) ORDER BY pid", (dbname,))
     keys = ("pid", "user", "application", "client", "state", "connected_since")
     return [dict(zip(keys, row)) for row in cur.fetchall()]
 

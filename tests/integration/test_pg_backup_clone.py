@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import psycopg2
 import pytest
@@ -70,6 +71,32 @@ def test_connected_sessions_are_listed_and_ended_only_when_told(legacy_db, backu
     with pytest.raises(psycopg2.OperationalError):
         app.cursor().execute("SELECT 1")
     assert databases_like(cluster, legacy_db.name) == [point["database"]]
+
+
+def _autovacuum_workers(cluster, dbname: str) -> list[str]:
+    return cluster.psql("SELECT pid FROM pg_stat_activity WHERE datname = '%s' AND backend_type = 'autovacuum worker'"
+                        % dbname).split()
+
+
+def test_an_autovacuum_worker_does_not_hold_the_clone(legacy_db, backup_dir, createdb, cluster):
+    """CREATE DATABASE ... TEMPLATE ends an autovacuum worker itself: waiting for it (a vacuum of a large table
+    after a migration's writes can take minutes) would make a clone give way to a dump."""
+    legacy_db.sql("CREATE TABLE vacuum_me AS SELECT g AS id, repeat('x', 200) AS filler FROM generate_series(1, 50000) g;"
+                  "ALTER TABLE vacuum_me SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0, "
+                  "autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1); DELETE FROM vacuum_me; "
+                  "ALTER TABLE vacuum_me OWNER TO knowledgehub")
+    cluster.psql("ALTER SYSTEM SET autovacuum_naptime = 1; SELECT pg_reload_conf()")
+    try:
+        deadline = time.monotonic() + 60
+        while not _autovacuum_workers(cluster, legacy_db.name) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = _autovacuum_workers(cluster, legacy_db.name)
+        assert workers, "no autovacuum worker came to the database within 60 s"
+        point = ok(backup(legacy_db, backup_dir, format="clone", drain_timeout=20))
+        assert point["downtime_ms"] < 10000 and not point["terminated_sessions"]
+        assert databases_like(cluster, legacy_db.name) == [point["database"]]
+    finally:
+        cluster.psql("ALTER SYSTEM RESET autovacuum_naptime; SELECT pg_reload_conf()")
 
 
 def test_retention_drops_old_recovery_points(legacy_db, backup_dir, createdb, cluster):
