@@ -19,8 +19,9 @@ the message; in check mode too, since the checks only read.
 from __future__ import annotations
 
 import os
+import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import (
     check_backup_dir,
@@ -105,6 +106,36 @@ def ledger_versions(conn: Any, schema: str, table: str) -> list[tuple[str, str]]
     return [present[v] for v in sorted(present)]
 
 
+class Background:
+    """A call run in a thread of its own once ``start`` is called (or where ``result`` is asked, if never started);
+    ``result`` waits for it and returns its value or raises its exception, in the caller's thread."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._call = call
+        self._thread: threading.Thread | None = None
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # pylint: disable=broad-exception-caught  # re-raised by result()
+            self._error = exc
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pg_validate background", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        if self._thread is None:
+            self._run()
+        else:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class ValidateJob(Job):
     """The checks of a phase, a snapshot compare, and the plan of a snapshot take (see the module's docstring)."""
 
@@ -142,6 +173,10 @@ class ValidateJob(Job):
         checks: list[dict[str, Any]] = []
         versions = self._versions(checks)
         expectations = self._expectations(versions, checks)
+        # the snapshot compare reads on a connection of its own: beside the checks with workers=2, after them with 1
+        compare_job = Background(self._compare) if opts["snapshot"] == "compare" else None
+        if compare_job and opts["workers"] > 1:
+            compare_job.start()
         with self.conn.cursor() as cur:
             facts = catalog_facts(cur)
         for number, (label, data) in enumerate(expectations):
@@ -159,8 +194,10 @@ class ValidateJob(Job):
             "expectations": [{"file": label, "not_checked": not_checked_keys(data)} for label, data in expectations],
             "new_table_count": len(new_tables(expectations, facts)),
         }
-        if opts["snapshot"] == "compare":
-            self._compare(result, checks)
+        if compare_job:
+            found_checks, found = compare_job.result()
+            checks += found_checks
+            result.update(found)
         if opts["snapshot"] == "take":
             self._plan_take(result)
         self.full["checks"] = checks
@@ -212,13 +249,13 @@ class ValidateJob(Job):
             out.append((label, content if handed is not None else load_expectations(content)))
         return out
 
-    def _compare(self, result: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+    def _compare(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The snapshot compare on its own connection: its checks, and what it adds to the result."""
         path = self.opts["snapshot_file"]
         try:
             document = read(path)
         except SnapshotError as exc:
-            checks.append(check("snapshot", "data", "fail", None, path, exc.message))
-            return
+            return [check("snapshot", "data", "fail", None, path, exc.message)], {}
         started = time.monotonic()
         reporter().report("validate %s" % self.target.dbname, note="compare with the snapshot of %d table(s)"
                           % len(document.get("tables") or {}))
@@ -228,12 +265,13 @@ class ValidateJob(Job):
             found = compare(self.snap_conn, document)
         finally:
             self.snap_conn.rollback()
-        checks += found.pop("checks")
+        found_checks = found.pop("checks")
         differences = found.pop("differences")
         self.full["snapshot_differences"] = differences
         found.update(path=path, taken_at=document.get("taken_at"), duration_ms=int((time.monotonic() - started) * 1000))
-        result.update(data_preserved_percent=found["data_preserved_percent"], snapshot_comparison=found,
-                      snapshot_differences=differences[:LIMIT], snapshot_differences_total=found["differences_total"])
+        return found_checks, dict(data_preserved_percent=found["data_preserved_percent"], snapshot_comparison=found,
+                                  snapshot_differences=differences[:LIMIT],
+                                  snapshot_differences_total=found["differences_total"])
 
     def _plan_take(self, result: dict[str, Any]) -> None:
         path = self.opts["snapshot_file"]
@@ -272,8 +310,7 @@ class ValidateJob(Job):
                 self.snap_conn.rollback()
             document = {"format": FORMAT, "run_id": self.params["run_id"],
                         "database": self.target.dbname, "taken_at": taken_at, "tables": tables,
-                        "digest": "left(md5(ROW(<columns>, md5(array_send(<array column>)))::text), 16), keyed by the "
-                                  "primary key's text"}
+                        "digest": "hash_record_extended(ROW(<columns>), 0), keyed by the primary key's text"}
             size = write(snap["path"], document)
             result["snapshot"] = dict(summary(snap["path"], document, size), action="write", exists=True,
                                       duration_ms=int((time.monotonic() - started) * 1000))

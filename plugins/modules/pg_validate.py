@@ -99,6 +99,14 @@ options:
     type: str
     choices: [none, take, compare]
     default: none
+  workers:
+    description:
+      - How many connections read at once. With V(2) the snapshot compare (O(snapshot=compare)) runs on its own
+        connection beside the checks, so a validation takes about the longer of the two rather than their sum. With
+        V(1) it runs after them, for a server whose CPU the application needs more than the validation needs time.
+    type: int
+    choices: [1, 2]
+    default: 2
   snapshot_tables:
     description:
       - The tables of the snapshot (C(table) or C(schema.table)), for O(snapshot=take).
@@ -316,6 +324,7 @@ def main():
         expectations_source=dict(type="path"),
         _expectations=dict(type="dict"),
         snapshot=dict(type="str", default="none", choices=["none", "take", "compare"]),
+        workers=dict(type="int", default=2, choices=[1, 2]),
         snapshot_tables=dict(type="list", elements="str", default=["ai_memories", "documents", "chunks"]),
         snapshot_exclude_columns=dict(type="list", elements="str", default=[]),
         snapshot_overwrite=dict(type="bool", default=False),
