@@ -10,6 +10,7 @@ the summary says sizes, durations, what was removed and the disk left."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -82,7 +83,8 @@ def test_a_failure_ends_in_a_short_block_whose_command_brings_the_database_back(
     (migrations / "007_fails.sql").write_text("CREATE TABLE kh_test_partial (id int);\nSELECT 1 / 0;\n",
                                               encoding="utf-8")
     schema, snapshot = legacy_db.schema_dump(exclude_ledger=True), legacy_db.snapshot(TABLES)
-    failed = run(inventory, "-e", "migrate_migrations_src=%s" % migrations)
+    reports = inventory.parent / "reports"
+    failed = run(inventory, "-e", "migrate_migrations_src=%s" % migrations, "-e", "report_dir=%s" % reports)
     assert failed.returncode != 0
 
     block = printed(failed.stdout, FAILURE_TASK)
@@ -104,6 +106,10 @@ def test_a_failure_ends_in_a_short_block_whose_command_brings_the_database_back(
     argv = shlex.split(command)
     assert argv[:2] == ["ansible-playbook", "playbooks/recover.yml"] and where == REPO
     assert "recover_run_id=%s" % before[0]["run_id"] in argv
+    # the Migration Log of the failed run gives the same command in its Next Steps
+    (log,) = (reports / "kh-staging").glob("*.json")
+    steps = json.loads(log.read_text(encoding="utf-8"))["next_steps"]
+    assert steps[-1] == "Or go back to the recovery point the command names, from %s: %s" % (where, command)
     # run as printed, from where it says, with the ansible-playbook the operator has (this venv's)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
                ANSIBLE_NOCOLOR="1")
