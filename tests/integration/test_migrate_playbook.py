@@ -8,14 +8,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
-import yaml
 
 from support.modules import backup, ok
 from support.paths import MIGRATIONS
-from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, recap, task_outcome
+from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, recap, staging_inventory, task_outcome
 
 # legacy_db: 001-003 applied by hand, 1000 chunks of sample data, no ledger
 pytestmark = pytest.mark.legacy_chunks(1000)
@@ -26,16 +24,7 @@ APPLY = "Apply pending migrations under the ledger, phase schema"
 @pytest.fixture
 def inventory(tmp_path, legacy_db):
     """staging is the test database; production points at a port where nothing listens."""
-    db = legacy_db
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {
-        "staging": {"hosts": {"kh-staging": dict(local, login_port=db.pg.port, login_db=db.name)}},
-        "production": {"hosts": {"kh-production": dict(local, login_port=1, login_db="knowledgehub")}},
-    }, "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub",
-                "login_password": db.pg.app_password, "backup_dir": str(tmp_path / "backups")}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, legacy_db, production=True)
 
 
 def playbook(inventory, *args: str) -> subprocess.CompletedProcess:

@@ -11,12 +11,10 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
-import yaml
 
-from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook
+from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, staging_inventory
 
 pytestmark = pytest.mark.legacy_chunks(1000)
 COUNTED = ("ai_memories", "documents", "chunks")
@@ -25,15 +23,7 @@ PLACEHOLDER = re.compile(r"XXX|YYYY|\[Name|TODO|TBD|\?\?|\bNone\b|\bnull\b|\[[A-
 
 @pytest.fixture
 def inventory(tmp_path, legacy_db):
-    db = legacy_db
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {
-        "staging": {"hosts": {"kh-staging": dict(local, login_port=db.pg.port, login_db=db.name)}},
-    }, "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub", "login_password": db.pg.app_password,
-                "backup_dir": str(tmp_path / "backups"), "report_dir": str(tmp_path / "controller")}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, legacy_db, report_dir=str(tmp_path / "controller"))
 
 
 def play(inventory, *args: str) -> subprocess.CompletedProcess:

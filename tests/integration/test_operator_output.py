@@ -26,7 +26,7 @@ from support.backups import backup_files
 from support.database import recovery_points
 from support.modules import backup, migrate, ok
 from support.paths import MIGRATIONS, REPO
-from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, task_outcome
+from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, staging_inventory, task_outcome
 
 pytestmark = pytest.mark.legacy_chunks(1000)
 
@@ -40,14 +40,7 @@ DUMP_KEYS = ("already_applied:", "ignored_reasons:", "beyond_target:")
 
 @pytest.fixture
 def inventory(tmp_path, legacy_db, createdb):  # pylint: disable=unused-argument
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {"staging": {"hosts": {"kh-staging": dict(
-        local, login_port=legacy_db.pg.port, login_db=legacy_db.name)}}},
-        "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub",
-                 "login_password": legacy_db.pg.app_password, "backup_dir": str(tmp_path / "backups")}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, legacy_db)
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ from __future__ import annotations
 import glob
 import os
 import re
-import sys
 import tempfile
 
 import pytest
-import yaml
 
-from support.playbooks import ansible_playbook, recap, task_outcome
+from support.playbooks import ansible_playbook, recap, staging_inventory, task_outcome
 
 PREFLIGHT_PLAYBOOK = os.path.join("playbooks", "preflight.yml")
 
@@ -27,16 +25,7 @@ pytestmark = pytest.mark.legacy_chunks(200)
 def inventory(tmp_path, legacy_db):
     """staging is the test database; production points at a port where nothing listens. The CPU warning level is
     lifted: the load of a shared CI host is not under test."""
-    db = legacy_db
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {
-        "staging": {"hosts": {"kh-staging": dict(local, login_port=db.pg.port, login_db=db.name)}},
-        "production": {"hosts": {"kh-production": dict(local, login_port=1, login_db="knowledgehub")}},
-    }, "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub", "login_password": db.pg.app_password,
-                "backup_dir": str(tmp_path / "backups"), "preflight_max_cpu_percent": 100000}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, legacy_db, production=True, preflight_max_cpu_percent=100000)
 
 
 def fingerprint(db):

@@ -21,11 +21,10 @@ import threading
 import time
 
 import pytest
-import yaml
 
 from support.database import superuser_connection
 from support.paths import REPO
-from support.playbooks import MIGRATE_PLAYBOOK, REPORT_DIR
+from support.playbooks import MIGRATE_PLAYBOOK, REPORT_DIR, staging_inventory
 
 pytestmark = pytest.mark.legacy_chunks(20000)
 
@@ -120,15 +119,7 @@ def big_db(legacy_db):
 
 @pytest.fixture
 def inventory(tmp_path, big_db):
-    db = big_db
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {"staging": {"hosts": {"kh-staging": dict(
-        local, login_port=db.pg.port, login_db=db.name)}}},
-        "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub", "login_password": db.pg.app_password,
-                 "backup_dir": str(tmp_path / "backups")}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return str(path)
+    return str(staging_inventory(tmp_path, big_db))
 
 
 def test_progress_of_005_and_of_the_backup_appears_while_they_run(inventory, big_db):

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
-import yaml
 
 from support.paths import MIGRATIONS
-from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, recap
+from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, recap, staging_inventory
 
 pytestmark = pytest.mark.legacy_chunks(1000)
 
@@ -26,14 +24,7 @@ TABLES = ["ai_memories", "documents", "chunks"]
 
 @pytest.fixture
 def inventory(tmp_path, legacy_db, createdb):  # pylint: disable=unused-argument
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {"staging": {"hosts": {"kh-staging": dict(
-        local, login_port=legacy_db.pg.port, login_db=legacy_db.name)}}},
-        "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub",
-                 "login_password": legacy_db.pg.app_password, "backup_dir": str(tmp_path / "backups")}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, legacy_db)
 
 
 @pytest.fixture

@@ -21,14 +21,12 @@ import shutil
 import stat
 import struct
 import subprocess
-import sys
 import zlib
 
 import pytest
-import yaml
 
 from support.paths import REPO
-from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook
+from support.playbooks import MIGRATE_PLAYBOOK, ansible_playbook, staging_inventory
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.legacy_chunks(300),
@@ -108,14 +106,7 @@ def colours(rows: list[bytes]) -> dict[tuple[int, int, int], int]:
 
 @pytest.fixture
 def inventory(tmp_path, legacy_db):
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {
-        "staging": {"hosts": {"kh-staging": dict(local, login_port=legacy_db.pg.port, login_db=legacy_db.name)}},
-    }, "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub", "login_password": legacy_db.pg.app_password,
-                "backup_dir": str(tmp_path / "backups"), "report_dir": str(tmp_path / "controller")}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, legacy_db, report_dir=str(tmp_path / "controller"))
 
 
 def migrate(inventory, *args: str) -> tuple[subprocess.CompletedProcess, dict, str, str]:

@@ -12,14 +12,12 @@ import json
 import os
 import re
 import stat
-import sys
 import uuid
 
 import pytest
-import yaml
 
 from support.paths import MIGRATIONS
-from support.playbooks import ansible_playbook
+from support.playbooks import ansible_playbook, staging_inventory
 
 pytestmark = pytest.mark.legacy_chunks(300)
 
@@ -30,14 +28,7 @@ COUNTED = ("ai_memories", "documents", "chunks")
 
 @pytest.fixture
 def inventory(tmp_path, legacy_db):
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {"staging": {"hosts": {"kh-staging": dict(
-        local, login_port=legacy_db.pg.port, login_db=legacy_db.name)}}},
-        "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub",
-                 "login_password": legacy_db.pg.app_password}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, legacy_db, backups=False)
 
 
 def play(inventory, tmp_path, migrations, monkeypatch, *args):

@@ -9,13 +9,11 @@ refused before anything changes; a table restored alone from a verified backup."
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-import yaml
 
 from support.modules import backup, migrate, ok
-from support.playbooks import ansible_playbook
+from support.playbooks import ansible_playbook, staging_inventory
 
 pytestmark = pytest.mark.legacy_chunks(500)
 
@@ -30,14 +28,7 @@ def migrated(legacy_db):
 
 @pytest.fixture
 def inventory(tmp_path, migrated):
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {"staging": {"hosts": {"kh-staging": dict(
-        local, login_port=migrated.pg.port, login_db=migrated.name)}}},
-        "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub",
-                 "login_password": migrated.pg.app_password, "backup_dir": str(tmp_path / "backups")}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, migrated)
 
 
 def rollback(inventory, *args, **extra):

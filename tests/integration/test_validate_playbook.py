@@ -7,13 +7,11 @@ failing the play with both named; --check prints the same checks and writes no s
 
 from __future__ import annotations
 
-import sys
 
 import pytest
-import yaml
 
 from support.modules import migrate, ok
-from support.playbooks import ansible_playbook, recap
+from support.playbooks import ansible_playbook, recap, staging_inventory
 
 pytestmark = pytest.mark.legacy_chunks(300)
 
@@ -23,14 +21,7 @@ RUN = "validate-playbook-test"
 
 @pytest.fixture
 def inventory(tmp_path, legacy_db):
-    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
-    content = {"all": {"children": {"staging": {"hosts": {"kh-staging": dict(
-        local, login_port=legacy_db.pg.port, login_db=legacy_db.name)}}},
-        "vars": {"login_host": "127.0.0.1", "login_user": "knowledgehub",
-                 "login_password": legacy_db.pg.app_password, "backup_dir": str(tmp_path / "backups")}}}
-    path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(content), encoding="utf-8")
-    return path
+    return staging_inventory(tmp_path, legacy_db)
 
 
 def run(inventory, *args):

@@ -6,10 +6,14 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import subprocess
 import sys
 import tempfile
+from typing import Any
+
+import yaml
 
 from support.paths import REPO
 
@@ -17,6 +21,25 @@ MIGRATE_PLAYBOOK = os.path.join("playbooks", "migrate.yml")
 # The controller's copies of the Migration Logs (the report role's report_dir), out of the tester's home; a test
 # that looks at them passes its own -e report_dir, which comes later and wins.
 REPORT_DIR = os.path.join(tempfile.gettempdir(), "knowledgehub-test-reports-%d" % os.getuid())
+
+
+def staging_inventory(directory: str | os.PathLike, db: Any, production: bool = False, backups: bool = True,
+                      **group_vars: Any) -> pathlib.Path:
+    """``directory``/hosts.yml as the playbook tests use it: kh-staging (group staging) is ``db`` through a local
+    connection with this venv's Python; with ``production``, kh-production (group production) points at port 1,
+    where nothing listens. The connection (and, with ``backups``, backup_dir ``directory``/backups) and
+    ``group_vars`` are variables of all."""
+    local = dict(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    groups = {"staging": {"hosts": {"kh-staging": dict(local, login_port=db.pg.port, login_db=db.name)}}}
+    if production:
+        groups["production"] = {"hosts": {"kh-production": dict(local, login_port=1, login_db="knowledgehub")}}
+    variables = {"login_host": "127.0.0.1", "login_user": "knowledgehub", "login_password": db.pg.app_password}
+    if backups:
+        variables["backup_dir"] = str(pathlib.Path(directory) / "backups")
+    variables.update(group_vars)
+    path = pathlib.Path(directory) / "hosts.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": groups, "vars": variables}}), encoding="utf-8")
+    return path
 
 
 def ansible(tool: str, inventory: str | os.PathLike, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
