@@ -11,9 +11,10 @@ runner is marked ``failed`` (interrupted) by the next run, which holds the lock.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
-from typing import Any
+from typing import Any, Iterator
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql, psycopg2
@@ -117,6 +118,20 @@ class Ledger(Table):
 
     def release_lock(self) -> None:
         self._query("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, self.lock_key))
+
+    @contextlib.contextmanager
+    def run_lock(self, wait_seconds: float) -> Iterator[None]:
+        """The run lock held for the ``with`` block (``acquire_lock``), released after it, even after a failure;
+        a connection that is gone or broken has released it already (the lock is session-level)."""
+        self.acquire_lock(wait_seconds)
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                try:
+                    self.release_lock()
+                except psycopg2.Error:
+                    pass
 
     # -- table --------------------------------------------------------------
 

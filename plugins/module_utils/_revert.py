@@ -246,15 +246,8 @@ class RollbackJob(Job):
     # -- the real run -----------------------------------------------------------
 
     def _locked_run(self) -> None:
-        self.ledger.acquire_lock(self.options["lock_wait_timeout"])
-        try:
+        with self.ledger.run_lock(self.options["lock_wait_timeout"]):
             self._run_locked()
-        finally:
-            if not self.ledger.conn.closed:
-                try:
-                    self.ledger.release_lock()
-                except psycopg2.Error:
-                    pass  # the lock is session-level: closing the connection releases it anyway
 
     def _run_locked(self) -> None:
         self._require_ledger()
