@@ -115,24 +115,29 @@ def space_verdict(path: str, estimated: int, free: int | None = None) -> dict[st
 # -- files ----------------------------------------------------------------------------
 
 
-def write_json_atomic(path: str, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path``: mode 0600, fsynced, renamed into place."""
+def write_json_atomic(path: str, data: dict[str, Any], compact: bool = False) -> int:
+    """Write ``data`` as JSON to ``path``: a private temporary file beside it (mode 0600, never through a link),
+    fsynced, renamed into place, the directory fsynced; returns the file's size. ``compact``: no indentation."""
     directory = os.path.dirname(path)
     tmp = os.path.join(directory, ".%s.tmp" % os.path.basename(path))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
+            if compact:
+                json.dump(data, handle, separators=(",", ":"), sort_keys=True, default=str)
+            else:
+                json.dump(data, handle, indent=2, sort_keys=True, default=str)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
     fsync_dir(directory)
+    return os.path.getsize(path)
 
 
 def fsync_dir(directory: str) -> None:

@@ -27,7 +27,7 @@ import os
 import re
 from typing import Any, Iterator
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import fsync_dir
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import write_json_atomic
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
@@ -162,23 +162,7 @@ def write(path: str, document: dict[str, Any]) -> int:
     if os.path.islink(path) or os.path.isdir(path):
         raise SnapshotError("%s is a %s: the snapshot is never written through it. Move it aside. Nothing was "
                             "written." % (path, "symbolic link" if os.path.islink(path) else "directory"))
-    directory = os.path.dirname(path)
-    tmp = os.path.join(directory, ".%s.tmp" % os.path.basename(path))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, separators=(",", ":"), sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
-    return os.path.getsize(path)
+    return write_json_atomic(path, document, compact=True)
 
 
 def read(path: str) -> dict[str, Any]:
