@@ -45,6 +45,10 @@ description:
 author:
   - KnowledgeHub migration maintainers (@knowledgehub)
 extends_documentation_fragment: [knowledgehub.migration.postgres]
+requirements:
+  - Nothing else on the managed host when the expectation files come through O(expectations_source), as the
+    collection's roles give them (read on the controller); PyYAML on the managed host only for O(expectations_dir)
+    or O(migrations_dir)
 attributes:
   check_mode:
     support: full
