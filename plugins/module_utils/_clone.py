@@ -31,6 +31,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
     BackupError,
     check_backup_dir,
     check_recovery_point_options,
+    human,
     new_backup_id,
     private_dir,
     record_recovery_point,
@@ -66,6 +67,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._manifests 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_label
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
+from ansible_collections.knowledgehub.migration.plugins.module_utils._server_space import clone_space
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     Target,
     pgsql,
@@ -124,12 +126,28 @@ class RecoveryPoint(Job):
         self.now = utcnow()
         self.name = free_name(cur, timestamp_name(self.source, "rp", self.now))
         present = sessions(cur, self.source)
+        space = self._space(src["size_bytes"])
         self.result.update(database=self.name, source=self.source, database_size_bytes=src["size_bytes"],
-                           sessions=present, role=me)
+                           sessions=present, role=me, server_space=space)
         return dict(self.result, changed=True, would_clone=dict(
             source=self.source, database=self.name, strategy=self.p["clone_strategy"],
-            estimated_disk_bytes=src["size_bytes"], sessions_connected=len(present),
+            estimated_disk_bytes=src["size_bytes"], free_space_ok=space["ok"], sessions_connected=len(present),
             would_terminate=bool(present) and self.p["terminate_connections"]))
+
+    def _space(self, size: int) -> dict[str, Any]:
+        """The server's volume must hold the copy and what keep_free_mb keeps free (``_server_space``)."""
+        space = clone_space(self.cur, self.p, self.target.port, self.target.host or "", size)
+        if space["ok"] is None:
+            self.result["warnings"].append("%s; the clone needs about %s there." % (
+                space["summary"][0].upper() + space["summary"][1:], human(size)))
+        elif not space["ok"] and self.p["check_free_space"]:
+            raise BackupError("Not enough free space on the database server's volume for a clone of %s: %s. A full "
+                              "volume stops the server at its next WAL write. Free space there, lower keep_free_mb, "
+                              "or take a dump instead (format=custom). Nothing was changed."
+                              % (self.source, space["summary"]), {"server_space": space})
+        elif not space["ok"]:
+            self.result["warnings"].append("check_free_space=false: the clone may not fit (%s)." % space["summary"])
+        return space
 
     def apply(self, plan: dict[str, Any]) -> dict[str, Any]:
         cur, name, journal = self.cur, self.name, self.journal

@@ -123,8 +123,20 @@ options:
     description:
       - Fail before dumping when the free space in O(backup_dir) is below the estimated archive size plus a reserve
         of 10% (at least 16 MiB).
+      - For O(format=clone), fail before anything is changed when the database server's own volume (where its data
+        directory and WAL are) cannot hold the copy plus O(keep_free_mb). That volume is read on this host when the
+        server's data directory is here (visible to a superuser or a member of C(pg_read_all_settings)), else with
+        C(df) in the O(db_service) container when O(project_dir) is set. When it cannot be read, a warning says so
+        and the clone goes ahead.
     type: bool
     default: true
+  keep_free_mb:
+    description:
+      - For O(format=clone), the space in MiB that must stay free on the database server's volume after the copy
+        (room for WAL and the application's writes). The copy needs the database's size plus the larger of this
+        and the 10% reserve.
+    type: int
+    default: 1024
   lock_wait_timeout:
     description:
       - How long pg_dump (and the row counts) wait for a table lock before failing, as a number of seconds (V(60))
@@ -327,9 +339,18 @@ would_dump:
   returned: check mode, dumps
   type: dict
 would_clone:
-  description: In check mode, the recovery point that would be made and the sessions connected now.
+  description: In check mode, the recovery point that would be made, whether the server's volume has room for it
+    (C(free_space_ok), null when it could not be read) and the sessions connected now.
   returned: check mode, clones
   type: dict
+server_space:
+  description: For a clone, the free space on the database server's volume against what the copy needs. C(measured)
+    is C(local), C(compose), or null when it could not be read (C(ok) is then null and C(summary) says why).
+  returned: clones
+  type: dict
+  sample: {"ok": true, "measured": "local", "free_bytes": 52000000000, "estimated_bytes": 1500000000,
+           "required_free_bytes": 2573741824, "keep_free_bytes": 1073741824, "filesystem_path": "/var/lib/postgresql/15/main",
+           "summary": "needs 2.40 GiB (the database's 1.40 GiB + 1.00 GiB kept free), 48.43 GiB free on /var/lib/postgresql/15/main"}
 cmd:
   description: The pg_dump command line. It never holds a password; the connection string is C(--dbname).
   returned: dumps, not in check mode
@@ -467,6 +488,7 @@ def main():
         keep_last=dict(type="int", default=0),
         keep_failed=dict(type="bool", default=False),
         check_free_space=dict(type="bool", default=True),
+        keep_free_mb=dict(type="int", default=1024),
         lock_wait_timeout=dict(type="raw", default="60s"),
         ledger_table=dict(type="str", default="migration_log"),
         ledger_schema=dict(type="str", default="public"),

@@ -99,6 +99,39 @@ def test_an_autovacuum_worker_does_not_hold_the_clone(legacy_db, backup_dir, cre
         cluster.psql("ALTER SYSTEM RESET autovacuum_naptime; SELECT pg_reload_conf()")
 
 
+def test_the_servers_volume_must_hold_the_clone_and_what_stays_free(legacy_db, backup_dir, createdb, cluster):
+    """A clone writes the database's size on the server's own volume (its WAL's too): read where the role may see
+    the data directory, refused before anything changes when it cannot hold the copy plus keep_free_mb, and a
+    warning where it cannot be read."""
+    unseen = ok(backup(legacy_db, backup_dir, format="clone", label="unseen"))
+    assert unseen["server_space"]["ok"] is None and unseen["server_space"]["measured"] is None
+    warned = str(unseen["warnings"])  # texts, or the structured warnings of newer ansible-core
+    assert "Free space on the database server's volume not read" in warned and "pg_read_all_settings" in warned
+
+    cluster.psql("GRANT pg_read_all_settings TO knowledgehub")
+    try:
+        data_dir = cluster.psql("SHOW data_directory")
+        seen = ok(backup(legacy_db, backup_dir, format="clone", label="seen"))
+        space = seen["server_space"]
+        assert space["ok"] is True and space["measured"] == "local" and space["filesystem_path"] == data_dir
+        stat = os.statvfs(data_dir)
+        assert abs(space["free_bytes"] - stat.f_bavail * stat.f_frsize) < 2 ** 30
+        assert space["required_free_bytes"] == space["estimated_bytes"] + 1024 * 1024 * 1024  # keep_free_mb 1024
+
+        before = databases_like(cluster, legacy_db.name)
+        too_much = (space["free_bytes"] // (1024 * 1024)) + 1
+        plan = backup(legacy_db, backup_dir, format="clone", label="big", keep_free_mb=too_much, check_mode=True)
+        for result in (plan, backup(legacy_db, backup_dir, format="clone", label="big", keep_free_mb=too_much)):
+            msg = failed(result)
+            assert "Not enough free space on the database server's volume for a clone of %s" % legacy_db.name in msg
+            assert "kept free" in msg and "Nothing was changed." in msg
+        assert databases_like(cluster, legacy_db.name) == before
+        assert allow_connections(cluster, legacy_db.name) == "t"
+        assert _manifests.good_backups(backup_dir, "big") == []
+    finally:
+        cluster.psql("REVOKE pg_read_all_settings FROM knowledgehub")
+
+
 def test_retention_drops_old_recovery_points(legacy_db, backup_dir, createdb, cluster):
     first = ok(backup(legacy_db, backup_dir, format="clone", keep_last=1))
     dump = ok(backup(legacy_db, backup_dir, keep_last=1))  # dumps are counted apart

@@ -55,3 +55,19 @@ def test_a_wrong_password_fails_clearly_inside_the_service(staging, tmp_path):
                                                      login_password="not-the-password"))
     assert "password authentication failed" in failed(result)
     assert "not-the-password" not in result["_stdout"]
+
+
+def test_a_clone_reads_the_free_space_of_the_db_services_volume(staging, tmp_path):
+    """The server's data directory is in the db container: its volume's free space is read with df there."""
+    point = ok(run_on(staging, "pg_backup", connection(staging, backup_dir=str(tmp_path), format="clone",
+                                                       label="rp_space", record_recovery_point=False)))
+    try:
+        space = point["server_space"]
+        assert space["measured"] == "compose" and space["ok"] is True, space
+        assert space["filesystem_path"] == "/var/lib/postgresql/data" and space["free_bytes"] > 0
+        refused = run_on(staging, "pg_backup", connection(staging, backup_dir=str(tmp_path), format="clone",
+                                                          label="rp_space", record_recovery_point=False,
+                                                          keep_free_mb=space["free_bytes"] // 2 ** 20 + 1))
+        assert "Not enough free space on the database server's volume" in failed(refused)
+    finally:
+        staging.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % point["database"], db="postgres")
