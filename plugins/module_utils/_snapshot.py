@@ -27,7 +27,7 @@ import os
 import re
 from typing import Any, Iterator
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import write_json_atomic
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import fsync_dir, write_json_atomic
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
@@ -163,6 +163,26 @@ def write(path: str, document: dict[str, Any]) -> int:
         raise SnapshotError("%s is a %s: the snapshot is never written through it. Move it aside. Nothing was "
                             "written." % (path, "symbolic link" if os.path.islink(path) else "directory"))
     return write_json_atomic(path, document, compact=True)
+
+
+def prune(path: str, keep_last: int) -> list[dict[str, Any]]:
+    """Remove the snapshot files beside ``path`` beyond the ``keep_last`` newest (by modification time), never
+    ``path`` itself (the run's own); 0 keeps every one. Returns what was removed ({path, bytes})."""
+    if keep_last <= 0:
+        return []
+    directory = os.path.dirname(path)
+    found = []
+    for entry in os.scandir(directory):
+        if entry.name.endswith(SUFFIX) and entry.is_file(follow_symlinks=False) and entry.path != path:
+            stat = entry.stat(follow_symlinks=False)
+            found.append((stat.st_mtime, entry.path, stat.st_size))
+    removed = []
+    for _mtime, other, size in sorted(found, reverse=True)[max(0, keep_last - 1):]:
+        os.unlink(other)
+        removed.append({"path": other, "bytes": size})
+    if removed:
+        fsync_dir(directory)
+    return removed
 
 
 def read(path: str) -> dict[str, Any]:

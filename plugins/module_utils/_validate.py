@@ -38,6 +38,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot i
     FORMAT,
     SnapshotError,
     begin,
+    prune,
     read,
     snapshot_path,
     summary,
@@ -73,6 +74,9 @@ def check_options(params: dict[str, Any]) -> dict[str, Any]:
     opts = dict(params)
     opts["statement_timeout"] = check_duration("statement_timeout", params["statement_timeout"])
     opts["lock_timeout"] = check_duration("lock_timeout", params["lock_timeout"])
+    if params["snapshot_keep_last"] < 0:
+        raise OptionError("snapshot_keep_last=%s must not be negative (0 keeps every snapshot file)."
+                          % params["snapshot_keep_last"])
     if params["orphan_check_max_rows"] < 0:
         raise OptionError("orphan_check_max_rows=%s must not be negative." % params["orphan_check_max_rows"])
     for version in params.get("versions") or []:
@@ -313,7 +317,8 @@ class ValidateJob(Job):
                         "digest": "hash_record_extended(ROW(<columns>), 0), keyed by the primary key's text"}
             size = write(snap["path"], document)
             result["snapshot"] = dict(summary(snap["path"], document, size), action="write", exists=True,
-                                      duration_ms=int((time.monotonic() - started) * 1000))
+                                      duration_ms=int((time.monotonic() - started) * 1000),
+                                      removed=prune(snap["path"], self.params["snapshot_keep_last"]))
         return self._finish(result)
 
     # -- the end ----------------------------------------------------------------------------------

@@ -124,6 +124,13 @@ options:
     type: list
     elements: str
     default: []
+  snapshot_keep_last:
+    description:
+      - After a snapshot take, keep this many snapshot files (C(*.snapshot.json)) in O(backup_dir), the newest by
+        time and always the one just written, and remove the others. V(0) keeps every one. A snapshot of 330 000
+        chunks is about 15 MB, and every run writes one.
+    type: int
+    default: 5
   snapshot_overwrite:
     description:
       - Replace a snapshot file of the same run id. By default it is kept, so that a rerun after a failed migration
@@ -302,7 +309,8 @@ snapshot_differences_total:
   type: int
 snapshot:
   description: For O(snapshot=take), the file (path, action C(write) or C(keep), run id, moment, rows per table, total
-    rows, bytes). In check mode, the plan (tables and estimated rows).
+    rows, bytes) and, after a write, C(removed), the older snapshot files O(snapshot_keep_last) removed (path,
+    bytes). In check mode, the plan (tables and estimated rows).
   returned: with O(snapshot=take)
   type: dict
   sample: {"path": "/var/backups/knowledgehub/2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11.snapshot.json", "action": "write",
@@ -332,6 +340,7 @@ def main():
         snapshot_tables=dict(type="list", elements="str", default=["ai_memories", "documents", "chunks"]),
         snapshot_exclude_columns=dict(type="list", elements="str", default=[]),
         snapshot_overwrite=dict(type="bool", default=False),
+        snapshot_keep_last=dict(type="int", default=5),
         backup_dir=dict(type="path"),
         run_id=dict(type="str"),
         statement_timeout=dict(type="str", default="10min"),

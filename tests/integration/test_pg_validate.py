@@ -295,3 +295,19 @@ def test_the_snapshot_compare_reads_beside_the_checks_with_two_workers_and_after
     assert alone["data_preserved_percent"] == 100.0
     # the same result either way, but for the probe and the timings
     assert [c["name"] for c in alone["checks"]] == [c["name"] for c in both["checks"]]
+
+
+def test_a_take_keeps_the_newest_snapshot_files_and_its_own(legacy_db, tmp_path):
+    backup_dir = tmp_path / "backups"
+    runs = ["run-a", "run-b", "run-c"]
+    for age, run in enumerate(runs):
+        ok(take(legacy_db, backup_dir, run_id=run, snapshot_keep_last=0))
+        os.utime(backup_dir / ("%s.snapshot.json" % run), (1700000000 + age, 1700000000 + age))
+    (backup_dir / "notes.json").write_text("{}", encoding="utf-8")  # not a snapshot file: never touched
+    # the oldest (run-a) is taken again: it is the run's own, so it stays, with the newest other one (run-c)
+    again = ok(take(legacy_db, backup_dir, run_id="run-a", snapshot_keep_last=2, snapshot_overwrite=True))
+    assert [os.path.basename(r["path"]) for r in again["snapshot"]["removed"]] == ["run-b.snapshot.json"]
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["notes.json", "run-a.snapshot.json", "run-c.snapshot.json"]
+    assert "snapshot_keep_last=-1 must not be negative" in failed(take(legacy_db, backup_dir, run_id="run-d",
+                                                                     snapshot_keep_last=-1))
+    assert not (backup_dir / "run-d.snapshot.json").exists()
