@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import human
 from ansible_collections.knowledgehub.migration.plugins.module_utils._baseline_check import baseline, data_integrity
 from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import all_tables, database_info
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, OptionError, first_line
@@ -31,9 +32,12 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._module imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_non_negative
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import (
     FAIL,
+    PASS,
+    WARN,
     PreflightFailed,
     failure_message,
     make_check,
+    mb,
     summarize,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_db import (
@@ -65,6 +69,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_
     psycopg2_check,
     squawk_check,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._server_space import clone_space
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     ConnectionFailure,
     Target,
@@ -89,6 +94,33 @@ def free_disk(job: "PreflightJob") -> dict[str, Any]:
                       db_size, note)
 
 
+def server_volume(job: "PreflightJob") -> list[dict[str, Any]]:
+    """Room on the database server's own volume for the run's clone recovery points (``_server_space``); none
+    when the run takes no clone. Short of room, or unread, is a warning: such a clone gives way to a verified dump,
+    and the backup directory's check counts dumps."""
+    clones = job.params.get("clone_points") or 0
+    if not clones:
+        return []
+    _data, _tables, db_size, _note = job.database_sizes()
+    size = (db_size or 0) * clones
+    with job.conn.cursor() as cur:
+        space = clone_space(cur, job.params, job.target.port, job.target.host or "", size)
+    observed = {"free_mb": mb(space.get("free_bytes")), "measured": space["measured"],
+                "path": space.get("filesystem_path")}
+    threshold = {"required_mb": mb(space.get("required_free_bytes") or size), "clone_points": clones,
+                 "keep_free_mb": job.params.get("keep_free_mb")}
+    if space["ok"] is None:
+        return [make_check("server_volume", WARN, observed, threshold, "%s; %d clone recovery point(s) need about "
+                           "%s there." % (space["summary"][0].upper() + space["summary"][1:], clones, human(size)))]
+    if not space["ok"]:
+        return [make_check("server_volume", WARN, observed, threshold, "The database server's volume is short for "
+                           "%d clone recovery point(s): %s. Each will give way to a verified dump in the backup "
+                           "directory (slower, and counted by free_disk), or free space there."
+                           % (clones, space["summary"]))]
+    return [make_check("server_volume", PASS, observed, threshold, "Room for %d clone recovery point(s) on the "
+                       "database server's volume: %s." % (clones, space["summary"]))]
+
+
 def free_memory(job: "PreflightJob") -> dict[str, Any]:
     return memory_check(read_text(MEMINFO), job.params["min_free_memory_mb"])
 
@@ -104,6 +136,7 @@ CHECKS: list[tuple[str, Callable[[Any], dict[str, Any]], bool]] = [
     ("primary", primary_check, True),
     ("privileges", privileges_check, True),
     ("free_disk", free_disk, False),
+    ("server_volume", server_volume, True),
     ("free_memory", free_memory, False),
     ("cpu_load", cpu_load, False),
     ("client_programs", client_programs_check, True),

@@ -147,6 +147,21 @@ options:
         migration and one after each phase.
     type: int
     default: 1
+  clone_points:
+    description:
+      - How many clone recovery points (pg_backup O(knowledgehub.migration.pg_backup#module:format=clone)) the run
+        will take. With one or more, the check C(server_volume) reads the free space of the database server's own
+        volume (on this host when its data directory is here and visible to the role, else with C(df) in the
+        O(db_service) container when O(project_dir) is set) against the database's size per clone plus
+        O(keep_free_mb). Short of room, or unread, is a warning: such a clone gives way to a verified dump.
+    type: int
+    default: 0
+  keep_free_mb:
+    description:
+      - For C(server_volume), the space in MiB that must stay free on the server's volume after the clones (as
+        pg_backup's O(knowledgehub.migration.pg_backup#module:keep_free_mb)).
+    type: int
+    default: 1024
   min_free_disk_mb:
     description:
       - Free space, in MiB, needed where the backups go at the least (the runbook's 2 GB). The estimated size of
@@ -330,6 +345,8 @@ def main():
         backup_format=dict(type="str", default="custom", choices=["custom", "directory", "plain"]),
         backup_compression=dict(type="str", default="auto"),
         backup_count=dict(type="int", default=1),
+        clone_points=dict(type="int", default=0),
+        keep_free_mb=dict(type="int", default=1024),
         min_free_disk_mb=dict(type="int", default=2048),
         min_free_memory_mb=dict(type="int", default=1024),
         max_cpu_percent=dict(type="float", default=80),

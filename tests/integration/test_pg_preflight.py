@@ -315,3 +315,26 @@ def test_a_blocking_lint_finding_fails_the_pending_check(legacy_db, tmp_path, mi
     relaxed = checks(ok(preflight(legacy_db, tmp_path, migrations_dir=str(migrations_copy))))["pending_migrations"]
     assert relaxed["status"] == "pass" and relaxed["observed"]["lint"]["error"] == 0, relaxed
     assert relaxed["observed"]["lint"].get("relaxed") == 1, relaxed
+
+
+def test_the_servers_volume_is_read_for_the_runs_clone_points(legacy_db, tmp_path, cluster):
+    """server_volume: none without clone points; where the role cannot see the data directory, a warning saying so;
+    seen, a pass with the free space; too little room (keep_free_mb), a warning that the clone will be a dump."""
+    def volume(result):
+        return [c for c in result["checks"] if c["name"] == "server_volume"]
+
+    before = fingerprint(legacy_db)
+    assert volume(ok(preflight(legacy_db, tmp_path))) == []
+    (unread,) = volume(ok(preflight(legacy_db, tmp_path, clone_points=1)))
+    assert unread["status"] == "warn" and "not read" in unread["message"] and unread["observed"]["measured"] is None
+    cluster.psql("GRANT pg_read_all_settings TO knowledgehub")
+    try:
+        (seen,) = volume(ok(preflight(legacy_db, tmp_path, clone_points=2)))
+        assert seen["status"] == "pass" and seen["observed"]["measured"] == "local", seen
+        assert seen["observed"]["path"] == cluster.psql("SHOW data_directory") and seen["threshold"]["clone_points"] == 2
+        (short,) = volume(ok(preflight(legacy_db, tmp_path, clone_points=1,
+                                       keep_free_mb=seen["observed"]["free_mb"] + 1024)))
+        assert short["status"] == "warn" and "give way to a verified dump" in short["message"], short
+    finally:
+        cluster.psql("REVOKE pg_read_all_settings FROM knowledgehub")
+    assert fingerprint(legacy_db) == before
