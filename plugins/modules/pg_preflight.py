@@ -153,7 +153,7 @@ options:
         will take. With one or more, the check C(server_volume) reads the free space of the database server's own
         volume (on this host when its data directory is here and visible to the role, else with C(df) in the
         O(db_service) container when O(project_dir) is set) against the database's size per clone plus
-        O(keep_free_mb). Short of room, or unread, is a warning: such a clone gives way to a verified dump.
+        O(keep_free_mb). Short of room, or unread, is a warning, since such a clone gives way to a verified dump.
     type: int
     default: 0
   keep_free_mb:
