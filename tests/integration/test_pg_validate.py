@@ -308,6 +308,6 @@ def test_a_take_keeps_the_newest_snapshot_files_and_its_own(legacy_db, tmp_path)
     again = ok(take(legacy_db, backup_dir, run_id="run-a", snapshot_keep_last=2, snapshot_overwrite=True))
     assert [os.path.basename(r["path"]) for r in again["snapshot"]["removed"]] == ["run-b.snapshot.json"]
     assert sorted(p.name for p in backup_dir.iterdir()) == ["notes.json", "run-a.snapshot.json", "run-c.snapshot.json"]
-    assert "snapshot_keep_last=-1 must not be negative" in failed(take(legacy_db, backup_dir, run_id="run-d",
-                                                                     snapshot_keep_last=-1))
+    refused = take(legacy_db, backup_dir, run_id="run-d", snapshot_keep_last=-1)
+    assert "snapshot_keep_last=-1 must not be negative" in failed(refused)
     assert not (backup_dir / "run-d.snapshot.json").exists()
