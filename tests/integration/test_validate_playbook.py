@@ -76,3 +76,11 @@ def test_a_broken_expectation_file_is_refused_on_the_controller_naming_it(invent
     assert "Expectation file %s is not valid YAML" % (source / "004_hybrid_rag_schema.yml") in out, out[-3000:]
     assert "(expectations_source, on the controller). Nothing was checked." in out
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_a_project_without_expectation_files_gets_the_generic_checks_and_a_warning(inventory, legacy_db, tmp_path):
+    ok(migrate(legacy_db, baseline_version="003"))
+    proc, out = run(inventory, "-e", "validate_expectations_src=%s" % (tmp_path / "no-expectations"))
+    assert proc.returncode == 0, out[-3000:]
+    assert "WARN expectations" in out and "generic checks only" in out
+    assert "PASS orphaned_rows" in out and "(004_hybrid_rag_schema.yml)" not in out
