@@ -230,6 +230,12 @@ class ValidateJob(Job):
         if handed is not None:  # read on the controller from expectations_source (the action plugin)
             files = handed_files(handed)
             where = self.params.get("expectations_source") or "expectations_source"
+        elif self.params.get("expectations_source"):  # given, but no directory there on the controller
+            checks.append(check("expectations", "schema", "warn", None, self.params["expectations_source"],
+                                "no expectations directory %s on the controller: versions %s are validated by the "
+                                "generic checks only" % (self.params["expectations_source"],
+                                                         ", ".join(v for v, _n in versions))))
+            return []
         else:
             directory = self.opts["expectations_dir"]
             if not directory or (not self.params.get("expectations_dir") and not os.path.isdir(directory)):

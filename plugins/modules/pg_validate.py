@@ -89,7 +89,8 @@ options:
         reads and checks them there and hands their content to the module, so the managed host needs no PyYAML and
         no copy of the files. It takes the place of O(expectations_dir) and O(migrations_dir) for the expectations.
       - A file that is not valid YAML or not of the shape described above fails the task on the controller, before
-        anything is read on the database.
+        anything is read on the database. A relative path is resolved as Ansible resolves one (the role's or the
+        playbook's directory). When it is not a directory, only the generic checks run and a warning says so.
     type: path
   _expectations:
     description:

@@ -83,4 +83,5 @@ def test_a_project_without_expectation_files_gets_the_generic_checks_and_a_warni
     proc, out = run(inventory, "-e", "validate_expectations_src=%s" % (tmp_path / "no-expectations"))
     assert proc.returncode == 0, out[-3000:]
     assert "WARN expectations" in out and "generic checks only" in out
+    assert "no expectations directory %s on the controller" % (tmp_path / "no-expectations") in out
     assert "PASS orphaned_rows" in out and "(004_hybrid_rag_schema.yml)" not in out
