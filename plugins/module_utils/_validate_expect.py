@@ -56,16 +56,21 @@ def expectation_files(directory: str) -> dict[int, str]:
     if not os.path.isdir(directory):
         raise ExpectationError("expectations directory %s does not exist or is not a directory: give the "
                                "directory that holds <version>_<name>.yml (migrations/expectations)." % directory)
+    names = [e for e in sorted(os.listdir(directory))
+             if FILE_PATTERN.match(e) and os.path.isfile(os.path.join(directory, e))]
+    return {v: os.path.join(directory, n) for v, n in by_version(names, " in %s" % directory).items()}
+
+
+def by_version(names: list[str], where: str = "") -> dict[int, str]:
+    """Expectation file names (each matching FILE_PATTERN, in order) by version number; two for one version are
+    an error naming both (``where``: " in <directory>", for the message)."""
     found: dict[int, str] = {}
-    for entry in sorted(os.listdir(directory)):
-        match = FILE_PATTERN.match(entry)
-        if not match or not os.path.isfile(os.path.join(directory, entry)):
-            continue
-        version = int(match.group("version"))
-        if version in found:
-            raise ExpectationError("Two expectation files for version %s in %s: %s and %s. Keep one."
-                                   % (match.group("version"), directory, os.path.basename(found[version]), entry))
-        found[version] = os.path.join(directory, entry)
+    for name in names:
+        digits = FILE_PATTERN.match(name).group("version")
+        if int(digits) in found:
+            raise ExpectationError("Two expectation files for version %s%s: %s and %s. Keep one."
+                                   % (digits, where, found[int(digits)], name))
+        found[int(digits)] = name
     return found
 
 
@@ -128,18 +133,12 @@ def handed_files(handed: Any) -> dict[int, tuple[str, dict[str, Any]]]:
     if not isinstance(handed, dict):
         raise ExpectationError("%s must map expectation file names to their content. It is set by the pg_validate "
                                "action plugin from expectations_source; do not set it." % HANDOFF_OPTION)
-    found: dict[int, tuple[str, dict[str, Any]]] = {}
-    for name in sorted(handed):
-        match = FILE_PATTERN.match(str(name))
-        if not match:
+    names = [str(n) for n in sorted(handed)]
+    for name in names:
+        if not FILE_PATTERN.match(name):
             raise ExpectationError("%s: %r is not an expectation file name (<version>_<name>.yml)."
                                    % (HANDOFF_OPTION, name))
-        version = int(match.group("version"))
-        if version in found:
-            raise ExpectationError("Two expectation files for version %s: %s and %s. Keep one."
-                                   % (match.group("version"), found[version][0], name))
-        found[version] = (name, check_shape(name, handed[name]))
-    return found
+    return {v: (n, check_shape(n, handed[n])) for v, n in by_version(names).items()}
 
 
 def _names(value: Any) -> bool:
