@@ -19,9 +19,9 @@ the message; in check mode too, since the checks only read.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from typing import Any, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import (
     check_backup_dir,
@@ -110,36 +110,6 @@ def ledger_versions(conn: Any, schema: str, table: str) -> list[tuple[str, str]]
     return [present[v] for v in sorted(present)]
 
 
-class Background:
-    """A call run in a thread of its own once ``start`` is called (or where ``result`` is asked, if never started);
-    ``result`` waits for it and returns its value or raises its exception, in the caller's thread."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        self._call = call
-        self._thread: threading.Thread | None = None
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def _run(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as exc:  # pylint: disable=broad-exception-caught  # re-raised by result()
-            self._error = exc
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="pg_validate background", daemon=True)
-        self._thread.start()
-
-    def result(self) -> Any:
-        if self._thread is None:
-            self._run()
-        else:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 class ValidateJob(Job):
     """The checks of a phase, a snapshot compare, and the plan of a snapshot take (see the module's docstring)."""
 
@@ -178,9 +148,27 @@ class ValidateJob(Job):
         versions = self._versions(checks)
         expectations = self._expectations(versions, checks)
         # the snapshot compare reads on a connection of its own: beside the checks with workers=2, after them with 1
-        compare_job = Background(self._compare) if opts["snapshot"] == "compare" else None
-        if compare_job and opts["workers"] > 1:
-            compare_job.start()
+        compare = opts["snapshot"] == "compare"
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            beside = pool.submit(self._compare) if compare and opts["workers"] > 1 else None
+            result = self._checks(phase, versions, expectations, checks)
+            if compare:
+                found_checks, found = beside.result() if beside else self._compare()
+                checks += found_checks
+                result.update(found)
+        if opts["snapshot"] == "take":
+            self._plan_take(result)
+        self.full["checks"] = checks
+        result.update(self._summarise(checks))
+        if self.check_mode:
+            return self._finish(result)
+        return result
+
+    def _checks(self, phase: str, versions: list[tuple[str, str]], expectations: list[tuple[str, dict[str, Any]]],
+                checks: list[dict[str, Any]]) -> dict[str, Any]:
+        """The expectation files' checks of ``phase`` and the generic checks (added to ``checks``) on the checks'
+        connection; returns the result's head."""
+        opts = self.opts
         with self.conn.cursor() as cur:
             facts = catalog_facts(cur)
         for number, (label, data) in enumerate(expectations):
@@ -192,23 +180,12 @@ class ValidateJob(Job):
         reporter().report("validate %s" % self.target.dbname, note="the generic checks")
         checks += generic_checks(self.conn, phase, opts["statement_timeout"], opts["lock_timeout"],
                                  opts["orphan_check_max_rows"])
-        result: dict[str, Any] = {
+        return {
             "changed": False, "phase": phase, "database": self.target.dbname,
             "versions": [v for v, _name in versions],
             "expectations": [{"file": label, "not_checked": not_checked_keys(data)} for label, data in expectations],
             "new_table_count": len(new_tables(expectations, facts)),
         }
-        if compare_job:
-            found_checks, found = compare_job.result()
-            checks += found_checks
-            result.update(found)
-        if opts["snapshot"] == "take":
-            self._plan_take(result)
-        self.full["checks"] = checks
-        result.update(self._summarise(checks))
-        if self.check_mode:
-            return self._finish(result)
-        return result
 
     def _versions(self, checks: list[dict[str, Any]]) -> list[tuple[str, str]]:
         if self.opts.get("versions"):
@@ -227,25 +204,23 @@ class ValidateJob(Job):
         if not versions:
             return []
         handed = self.params.get(HANDOFF_OPTION)
+        source, directory = self.params.get("expectations_source"), self.opts["expectations_dir"]
+        missing = None  # where no expectations directory was found, when none was
         if handed is not None:  # read on the controller from expectations_source (the action plugin)
-            files = handed_files(handed)
-            where = self.params.get("expectations_source") or "expectations_source"
-        elif self.params.get("expectations_source"):  # given, but no directory there on the controller
-            checks.append(check("expectations", "schema", "warn", None, self.params["expectations_source"],
-                                "no expectations directory %s on the controller: versions %s are validated by the "
-                                "generic checks only" % (self.params["expectations_source"],
-                                                         ", ".join(v for v, _n in versions))))
-            return []
+            files, where = handed_files(handed), source or "expectations_source"
+        elif source:  # given, but no directory there on the controller
+            missing = " %s on the controller" % source
+        elif not directory or (not self.params.get("expectations_dir") and not os.path.isdir(directory)):
+            missing = " (%s)" % directory if directory else " given (expectations_source, migrations_dir or " \
+                "expectations_dir)"
         else:
-            directory = self.opts["expectations_dir"]
-            if not directory or (not self.params.get("expectations_dir") and not os.path.isdir(directory)):
-                checks.append(check("expectations", "schema", "warn", None, directory, "no expectations directory%s: "
-                                    "versions %s are validated by the generic checks only" % (
-                                        " (%s)" % directory if directory else " given (expectations_source, "
-                                        "migrations_dir or expectations_dir)", ", ".join(v for v, _n in versions))))
-                return []
             files = {v: (os.path.basename(p), p) for v, p in expectation_files(directory).items()}
             where = directory
+        if missing is not None:
+            checks.append(check("expectations", "schema", "warn", None, source or directory, "no expectations "
+                                "directory%s: versions %s are validated by the generic checks only"
+                                % (missing, ", ".join(v for v, _n in versions))))
+            return []
         out = []
         for version, name in versions:
             found = files.get(int(version))
