@@ -98,18 +98,28 @@ def existing_parent(path: str) -> str:
     return path
 
 
-def space_verdict(path: str, estimated: int, free: int | None = None) -> dict[str, Any]:
-    """Free space where ``path`` is (or would be created) against what the backup needs. ``free``, when given, is
-    the free space measured there by other means (inside a container, where ``path`` is)."""
+def df_available(line: str) -> int | None:
+    """The available bytes of a data line of ``df -P -k`` (Filesystem, 1024-blocks, Used, Available, ...), else
+    None (the header, or any other line)."""
+    fields = line.split()
+    return int(fields[3]) * 1024 if len(fields) >= 6 and fields[3].isdigit() else None
+
+
+def space_verdict(path: str, estimated: int, free: int | None = None, keep_free: int = 0) -> dict[str, Any]:
+    """Free space where ``path`` is (or would be created) against what the backup needs: the estimate plus the
+    larger of the reserve and ``keep_free`` (what must stay free after it). ``free``, when given, is the free space
+    measured there by other means (inside a container, where ``path`` is)."""
     where = existing_parent(path) if free is None else path
     if free is None:
         stat = os.statvfs(where)
         free = stat.f_bavail * stat.f_frsize
-    required = estimated + max(int(estimated * RESERVE_FRACTION), RESERVE_MIN)
+    reserve = max(int(estimated * RESERVE_FRACTION), RESERVE_MIN)
+    required = estimated + max(reserve, keep_free)
+    margin = "reserve" if reserve >= keep_free else "%s kept free" % human(keep_free)
     return {"filesystem_path": where, "free_bytes": free, "estimated_bytes": estimated,
             "required_free_bytes": required, "ok": free >= required,
-            "summary": "needs %s (estimate %s + reserve), %s free on %s"
-                       % (human(required), human(estimated), human(free), where)}
+            "summary": "needs %s (estimate %s + %s), %s free on %s"
+                       % (human(required), human(estimated), margin, human(free), where)}
 
 
 # -- files ----------------------------------------------------------------------------

@@ -138,8 +138,7 @@ class RecoveryPoint(Job):
         """The server's volume must hold the copy and what keep_free_mb keeps free (``_server_space``)."""
         space = clone_space(self.cur, self.p, self.target.port, self.target.host or "", size)
         if space["ok"] is None:
-            self.result["warnings"].append("%s; the clone needs about %s there." % (
-                space["summary"][0].upper() + space["summary"][1:], human(size)))
+            self.result["warnings"].append("%s; the clone needs about %s there." % (space["summary"], human(size)))
         elif not space["ok"] and self.p["check_free_space"]:
             raise BackupError("Not enough free space on the database server's volume for a clone of %s: %s. A full "
                               "volume stops the server at its next WAL write. Free space there, lower keep_free_mb, "

@@ -34,7 +34,7 @@ import os
 import time
 from typing import IO, Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import space_verdict, utcnow
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import df_available, space_verdict, utcnow
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import (
     ComposeError,
     Project,
@@ -152,8 +152,8 @@ def parse_inspect(text: str) -> dict[str, Any]:
             facts["pg_version"] = line.split("=", 1)[1].strip() or None
         elif line.startswith("own="):
             facts["own"].append(line.split("=", 1)[1])
-        elif facts["free_bytes"] is None and len(line.split()) >= 6 and line.split()[3].isdigit():
-            facts["free_bytes"] = int(line.split()[3]) * 1024
+        elif facts["free_bytes"] is None:
+            facts["free_bytes"] = df_available(line)
     return facts
 
 

@@ -111,7 +111,7 @@ def server_volume(job: "PreflightJob") -> list[dict[str, Any]]:
                  "keep_free_mb": job.params.get("keep_free_mb")}
     if space["ok"] is None:
         return [make_check("server_volume", WARN, observed, threshold, "%s; %d clone recovery point(s) need about "
-                           "%s there." % (space["summary"][0].upper() + space["summary"][1:], clones, human(size)))]
+                           "%s there." % (space["summary"], clones, human(size)))]
     if not space["ok"]:
         return [make_check("server_volume", WARN, observed, threshold, "The database server's volume is short for "
                            "%d clone recovery point(s): %s. Each will give way to a verified dump in the backup "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import human, space_verdict
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import df_available, space_verdict
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import ComposeError, Project
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import first_line
 
@@ -53,9 +53,11 @@ def local_free(directory: str | None, port: int, host: str) -> int | None:
 
 
 def parse_df(text: str) -> int:
-    """Available bytes from ``df -P -k``'s last line (Filesystem, 1024-blocks, Used, Available, ...)."""
-    fields = text.strip().splitlines()[-1].split()
-    return int(fields[3]) * 1024
+    """Available bytes from ``df -P -k``'s last line; ValueError when it is not a data line."""
+    free = df_available(text.strip().splitlines()[-1]) if text.strip() else None
+    if free is None:
+        raise ValueError("no df data line in %r" % text[-300:])
+    return free
 
 
 def compose_free(params: dict[str, Any], directory: str | None) -> int:
@@ -65,7 +67,7 @@ def compose_free(params: dict[str, Any], directory: str | None) -> int:
                                            "df -P -k %s" % where, timeout=60)
     try:
         return parse_df(done.stdout)
-    except (IndexError, ValueError):
+    except ValueError:
         raise ComposeError("df in the %s service printed no free space: %r"
                            % (params.get("db_service") or "db", done.stdout[-300:])) from None
 
@@ -87,13 +89,8 @@ def clone_space(cur: Any, params: dict[str, Any], port: int, host: str, size: in
                       "server runs in the compose project)" % ("not on this host" if directory else "not visible to "
                                                                "this role"))
         return {"ok": None, "measured": None, "estimated_bytes": size, "keep_free_bytes": keep,
-                "summary": "free space on the database server's volume not read: %s" % why}
+                "summary": "Free space on the database server's volume not read: %s" % why}
     verdict = space_verdict(directory or "the %s service's data directory" % (params.get("db_service") or "db"),
-                            size, free=free)
-    if keep > verdict["required_free_bytes"] - size:
-        verdict["required_free_bytes"] = size + keep
-        verdict["ok"] = free >= verdict["required_free_bytes"]
-        verdict["summary"] = "needs %s (the database's %s + %s kept free), %s free on %s" % (
-            human(verdict["required_free_bytes"]), human(size), human(keep), human(free), verdict["filesystem_path"])
+                            size, free=free, keep_free=keep)
     verdict.update(measured=measured, keep_free_bytes=keep)
     return verdict

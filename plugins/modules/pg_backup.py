@@ -350,7 +350,7 @@ server_space:
   type: dict
   sample: {"ok": true, "measured": "local", "free_bytes": 52000000000, "estimated_bytes": 1500000000,
            "required_free_bytes": 2573741824, "keep_free_bytes": 1073741824, "filesystem_path": "/var/lib/postgresql/15/main",
-           "summary": "needs 2.40 GiB (the database's 1.40 GiB + 1.00 GiB kept free), 48.43 GiB free on /var/lib/postgresql/15/main"}
+           "summary": "needs 2.40 GiB (estimate 1.40 GiB + 1.00 GiB kept free), 48.43 GiB free on /var/lib/postgresql/15/main"}
 cmd:
   description: The pg_dump command line. It never holds a password; the connection string is C(--dbname).
   returned: dumps, not in check mode
