@@ -13,7 +13,9 @@ with the settings that shape the text of a value pinned (``SETTINGS``: dates, in
 bytea, money), so a compare in another session hashes the same values alike. Stored generated columns are left out
 (computed from the others: content_tsv from content). The chance that a changed row keeps its digest is 2^-64.
 Only keys and digests travel, through a server-side cursor. All the tables are read in one REPEATABLE READ
-READ ONLY transaction (one consistent moment, ``taken_at``, the server's clock). The transaction holds ACCESS SHARE
+READ ONLY transaction (one consistent moment, ``taken_at``, the server's clock). The snapshot also records where it
+stands in the server's history (``horizon``: the transaction snapshot's xmin, the database's and each table's OID,
+the server's start time), so that a compare can tell the rows written since from those it read (``_snapshot_compare``). The transaction holds ACCESS SHARE
 locks on the tables while it reads: take the snapshot before the migration, not during it.
 
 A table without a primary key is counted, not hashed (its rows have no identity to compare by). Columns named in
@@ -72,6 +74,19 @@ def begin(conn: Any, statement_timeout: str, lock_timeout: str) -> str:
         return cur.fetchone()[0]
 
 
+def horizon(conn: Any) -> dict[str, Any]:
+    """Where the transaction ``begin`` opened stands: its snapshot's xmin (64-bit, and the 32-bit xid a row's xmin is
+    compared with), the database's OID and the server's start time. Every row version visible now whose xmin is
+    older than that xmin was written by a transaction that ended before the snapshot."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_snapshot_xmin(s)::text, (pg_snapshot_xmin(s)::text::numeric % 4294967296)::bigint, "
+                    "pg_snapshot_xmax(s)::text, (SELECT oid FROM pg_database WHERE datname = current_database()), "
+                    "pg_postmaster_start_time()::text FROM pg_current_snapshot() s")
+        xmin, xid, xmax, database_oid, started = cur.fetchone()
+    return {"xmin": int(xmin), "xid": int(xid), "xmax": int(xmax), "database_oid": int(database_oid),
+            "server_started": started}
+
+
 def layout(cur: Any, schema: str, table: str) -> dict[str, Any]:
     """A table's columns in order ({name, type, hash: binary or text}; stored generated columns left out) and its
     primary key's columns."""
@@ -88,7 +103,9 @@ def layout(cur: Any, schema: str, table: str) -> dict[str, Any]:
     cur.execute("SELECT a.attname FROM pg_index x JOIN unnest(x.indkey) WITH ORDINALITY u(n, i) ON true "
                 "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n "
                 "WHERE x.indrelid = to_regclass(%s) AND x.indisprimary ORDER BY u.i", (ident,))
-    return {"columns": columns, "primary_key": [r[0] for r in cur.fetchall()]}
+    primary_key = [r[0] for r in cur.fetchall()]
+    cur.execute("SELECT to_regclass(%s)::oid::bigint", (ident,))
+    return {"columns": columns, "primary_key": primary_key, "oid": int(cur.fetchone()[0])}
 
 
 def excluded(table: str, exclude: list[str]) -> set[str]:
@@ -110,15 +127,19 @@ def value_sql(column: dict[str, Any]) -> Any:
 
 
 def rows_query(schema: str, table: str, key: list[str], columns: list[dict[str, Any]],
-               newer_than: bool = False) -> Any:
+               newer_than: bool = False, written_since: bool = False) -> Any:
     """key text, digest (and with ``newer_than``, whether updated_at is later than the parameter) of every row;
-    ``columns`` are the snapshot's ({name, type, hash})."""
+    ``columns`` are the snapshot's ({name, type, hash}). With ``written_since`` (a first parameter: a 32-bit xid)
+    the digest is NULL for a row version written before that xid, which is then not hashed."""
     idents = [value_sql(c) for c in columns]
     if len(key) == 1:
         key_sql = pgsql.SQL("{k}::text").format(k=pgsql.Identifier(key[0]))
     else:
         key_sql = pgsql.SQL("ROW({k})::text").format(k=pgsql.SQL(", ").join(pgsql.Identifier(k) for k in key))
     digest = pgsql.SQL("hash_record_extended(ROW({c}), 0)").format(c=pgsql.SQL(", ").join(idents))
+    if written_since:
+        # age() counts back from the next xid: an older row version has a greater age (a frozen one the greatest)
+        digest = pgsql.SQL("CASE WHEN age(xmin) > age(%s::text::xid) THEN NULL ELSE {d} END").format(d=digest)
     extra = pgsql.SQL(", coalesce(updated_at > %s::timestamptz, false)") if newer_than else pgsql.SQL("")
     return pgsql.SQL("SELECT {key}, {digest}{extra} FROM ONLY {t}").format(
         key=key_sql, digest=digest, extra=extra, t=pgsql.Identifier(schema, table))
@@ -143,7 +164,7 @@ def take(conn: Any, tables: list[tuple[str, str]], exclude: list[str], taken_at:
         columns = [c for c in shape["columns"] if c["name"] not in left_out]
         entry: dict[str, Any] = {"schema": schema, "name": table, "columns": columns,
                                  "excluded_columns": sorted(left_out), "primary_key": shape["primary_key"],
-                                 "taken_at": taken_at}
+                                 "taken_at": taken_at, "oid": shape["oid"]}
         if shape["primary_key"] and columns:
             hashes = dict(stream(conn, rows_query(schema, table, shape["primary_key"], columns),
                                  name="kh_snapshot_%d" % number))

@@ -38,6 +38,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot i
     FORMAT,
     SnapshotError,
     begin,
+    horizon,
     prune,
     read,
     snapshot_path,
@@ -247,7 +248,7 @@ class ValidateJob(Job):
         self.snap_conn = self._connect("snapshot compare", autocommit=False)
         begin(self.snap_conn, self.opts["statement_timeout"], self.opts["lock_timeout"])
         try:
-            found = compare(self.snap_conn, document)
+            found = compare(self.snap_conn, document, self.opts["snapshot_rehash"])
         finally:
             self.snap_conn.rollback()
         found_checks = found.pop("checks")
@@ -291,10 +292,11 @@ class ValidateJob(Job):
             taken_at = begin(self.snap_conn, self.opts["statement_timeout"], self.opts["lock_timeout"])
             try:
                 tables = take(self.snap_conn, self._tables, self.opts["snapshot_exclude_columns"], taken_at)
+                since = horizon(self.snap_conn)
             finally:
                 self.snap_conn.rollback()
-            document = {"format": FORMAT, "run_id": self.params["run_id"],
-                        "database": self.target.dbname, "taken_at": taken_at, "tables": tables,
+            document = {"format": FORMAT, "run_id": self.params["run_id"], "database": self.target.dbname,
+                        "taken_at": taken_at, "horizon": since, "tables": tables,
                         "digest": "hash_record_extended(ROW(<columns>), 0), keyed by the primary key's text"}
             size = write(snap["path"], document)
             result["snapshot"] = dict(summary(snap["path"], document, size), action="write", exists=True,

@@ -132,6 +132,19 @@ options:
         chunks is about 15 MB, and every run writes one.
     type: int
     default: 5
+  snapshot_rehash:
+    description:
+      - Which rows a compare hashes again. V(written) hashes only the rows written since the snapshot. A row version
+        older than the snapshot's xmin is the very one the snapshot read, because PostgreSQL never changes a row
+        version in place (an UPDATE writes a new one). So after 005, which updates the memories and only reads the
+        chunks, the chunks' embeddings are not hashed again. When that cannot be told (another database or table
+        OID, a server restart since the snapshot, a snapshot without its horizon), every row is hashed, and
+        RV(snapshot_comparison) says why per table.
+      - V(all) hashes every row again, whatever was written.
+    type: str
+    choices: [written, all]
+    default: written
+    version_added: 2.0.0
   snapshot_overwrite:
     description:
       - Replace a snapshot file of the same run id. By default it is kept, so that a rerun after a failed migration
@@ -293,8 +306,9 @@ data_preserved_percent:
   type: float
   sample: 99.95
 snapshot_comparison:
-  description: Per table the rows of the snapshot, unchanged, changed, changed_by_application, missing, added and
-    preserved_percent; the totals; the snapshot's path and moment.
+  description: Per table the rows of the snapshot, unchanged, changed, changed_by_application, missing, added,
+    preserved_percent, rows_hashed_again and every_row_hashed_because (why every row was hashed, or null; see
+    O(snapshot_rehash)); the totals; the snapshot's path and moment.
   returned: with O(snapshot=compare) and a readable snapshot
   type: dict
 snapshot_differences:
@@ -341,6 +355,7 @@ def main():
         snapshot_tables=dict(type="list", elements="str", default=["ai_memories", "documents", "chunks"]),
         snapshot_exclude_columns=dict(type="list", elements="str", default=[]),
         snapshot_overwrite=dict(type="bool", default=False),
+        snapshot_rehash=dict(type="str", default="written", choices=["written", "all"]),
         snapshot_keep_last=dict(type="int", default=5),
         backup_dir=dict(type="path"),
         run_id=dict(type="str"),

@@ -101,6 +101,9 @@ def test_a_clean_migration_passes_every_phase_with_every_row_preserved(legacy_db
     result = ok(compare(legacy_db, backup_dir))
     assert result["data_preserved_percent"] == 100.0 and result["snapshot_differences"] == []
     assert result["snapshot_comparison"]["totals"]["unchanged"] == sum(counts.values())
+    # 005 updated every memory (a new row version each) and only read the chunks: those are not hashed again
+    tables = result["snapshot_comparison"]["tables"]
+    assert [tables["public.%s" % t]["rows_hashed_again"] for t in ("ai_memories", "chunks")] == [counts["ai_memories"], 0]
     checks = by_name(result)
     assert checks["invariant every_memory_is_enhanced (005_data_migration.yml)"]["status"] == "pass"
     assert {c["status"] for c in result["checks"]} <= {"pass", "warn"}
@@ -311,3 +314,62 @@ def test_a_take_keeps_the_newest_snapshot_files_and_its_own(legacy_db, tmp_path)
     refused = take(legacy_db, backup_dir, run_id="run-d", snapshot_keep_last=-1)
     assert "snapshot_keep_last=-1 must not be negative" in failed(refused)
     assert not (backup_dir / "run-d.snapshot.json").exists()
+
+
+def hashed_again(result, table):
+    entry = result["snapshot_comparison"]["tables"]["public.%s" % table]
+    return entry["rows_hashed_again"], entry["every_row_hashed_because"]
+
+
+def test_only_the_rows_written_since_the_snapshot_are_hashed_again(legacy_db, tmp_path):
+    """A row version older than the snapshot's xmin is the one the snapshot read: a compare hashes the rows written
+    since (an UPDATE to the same values included, and found unchanged), or every row with snapshot_rehash=all."""
+    db, backup_dir = legacy_db, tmp_path / "backups"
+    ok(take(db, backup_dir))
+    same, edited = db.sql("SELECT min(id) || ' ' || max(id) FROM chunks").split()
+    db.sql("UPDATE chunks SET content = content WHERE id = %s" % same)
+    db.sql("UPDATE chunks SET content = content || ' (edited)' WHERE id = %s" % edited)
+    chunks = int(db.sql("SELECT count(*) FROM chunks"))
+    for rehash, hashed in (("written", 2), ("all", chunks)):
+        result = compare(db, backup_dir, phase="data", fail_on="never", snapshot_rehash=rehash)
+        assert hashed_again(result, "chunks") == (hashed, None if rehash == "written" else "rehash=all")
+        assert result["snapshot_differences"] == [{"table": "public.chunks", "key": edited, "status": "changed"}]
+        tables = result["snapshot_comparison"]["tables"]
+        assert tables["public.chunks"]["unchanged"] == chunks - 1
+        if rehash == "written":
+            assert hashed_again(result, "documents") == (0, None)
+
+
+def test_a_table_replaced_since_the_snapshot_is_hashed_again_in_full(legacy_db, tmp_path):
+    """A table swapped in by name (filled before the snapshot, so its rows are older than it) is not the table the
+    snapshot read: its OID differs, every row is hashed, and the row that differs is named."""
+    db, backup_dir = legacy_db, tmp_path / "backups"
+    db.sql("CREATE TABLE documents_next (LIKE documents INCLUDING ALL); "
+           "INSERT INTO documents_next SELECT * FROM documents; ALTER TABLE documents_next OWNER TO knowledgehub")
+    key = db.sql("SELECT id FROM documents ORDER BY id LIMIT 1")
+    db.sql("UPDATE documents_next SET title = 'replaced' WHERE id = '%s'" % key)
+    ok(take(db, backup_dir))
+    db.sql("ALTER TABLE documents RENAME TO documents_before; ALTER TABLE documents_next RENAME TO documents")
+    result = compare(db, backup_dir, phase="data", fail_on="never")
+    hashed, because = hashed_again(result, "documents")
+    assert hashed is not None, by_name(result)["snapshot public.documents"]["message"]
+    assert hashed == int(db.sql("SELECT count(*) FROM documents")) and "table was replaced" in because
+    assert result["snapshot_differences"] == [{"table": "public.documents", "key": key, "status": "changed"}]
+
+
+def test_a_database_swapped_for_an_older_copy_is_hashed_again_in_full(legacy_db, tmp_path):
+    """A copy made before the snapshot and renamed into place (as a restore does) holds row versions older than the
+    snapshot with other values: another database OID, so every row is hashed and the row that differs is named."""
+    db, backup_dir = legacy_db, tmp_path / "backups"
+    copy = db.name + "_older"
+    db.pg.psql('CREATE DATABASE "%s" OWNER knowledgehub TEMPLATE "%s"' % (copy, db.name))
+    key = db.sql("SELECT id FROM ai_memories ORDER BY id LIMIT 1")
+    db.sql("UPDATE ai_memories SET content = content || ' (after the copy)' WHERE id = '%s'" % key)
+    ok(take(db, backup_dir))
+    db.pg.psql('ALTER DATABASE "%s" RENAME TO "%s_newer"' % (db.name, db.name))
+    db.pg.psql('ALTER DATABASE "%s" RENAME TO "%s"' % (copy, db.name))
+    result = compare(db, backup_dir, phase="data", fail_on="never")
+    for table in ("ai_memories", "documents", "chunks"):
+        hashed, because = hashed_again(result, table)
+        assert hashed == int(db.sql("SELECT count(*) FROM %s" % table)) and "another OID" in because
+    assert result["snapshot_differences"] == [{"table": "public.ai_memories", "key": key, "status": "changed"}]

@@ -23,6 +23,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot_c
     classify,
     preserved_percent,
     table_verdict,
+    unread_rows_reason,
 )
 
 
@@ -37,6 +38,33 @@ def test_every_row_is_classed_once():
 
 def test_an_unchanged_row_newer_than_the_snapshot_is_still_unchanged():
     assert classify({"1": "a"}, [("1", "a", True)])["counts"]["unchanged"] == 1
+
+
+def test_a_row_not_hashed_again_is_unchanged_and_only_hashed_rows_are_counted():
+    found = classify({"1": "a", "2": "b", "3": "c"}, [("1", None), ("2", "x"), ("4", "d")])
+    assert found["counts"] == {"unchanged": 1, "changed": 1, "changed_by_application": 0, "missing": 1, "added": 1}
+    assert found["rehashed"] == 2 and found["differences"] == [("2", "changed"), ("3", "missing")]
+
+
+HORIZON = {"xmin": 5000, "xid": 5000, "xmax": 5003, "database_oid": 16385, "server_started": "2026-12-01 10:00:00+00"}
+
+
+@pytest.mark.parametrize("now, reason", [
+    ({}, ""),
+    ({"xmax": 9000}, ""),
+    ({"database_oid": 16999}, "another OID"),
+    ({"server_started": "2026-12-01 11:00:00+00"}, "server restarted"),
+    ({"xmax": 4000}, "transaction counter"),
+    ({"xmax": 5000 + 2 ** 30}, "transaction counter"),
+])
+def test_rows_older_than_the_snapshot_are_taken_as_read_only_in_the_same_database_and_server_lifetime(now, reason):
+    found = unread_rows_reason(dict(HORIZON, **now), {"horizon": HORIZON})
+    assert (reason in found) if reason else found == ""
+
+
+def test_a_snapshot_without_its_horizon_is_hashed_again_in_full():
+    assert unread_rows_reason(HORIZON, {}) == "the snapshot records no horizon"
+    assert unread_rows_reason(HORIZON, {"horizon": {"xmin": "5000"}}) == "the snapshot records no horizon"
 
 
 def test_differences_are_cut_but_counted():
