@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import fsync_dir, write_json_atomic
@@ -43,6 +44,8 @@ BINARY_HASHED = frozenset(("int2", "int4", "int8", "numeric", "float4", "float8"
                            "char", "uuid", "bool", "date", "timestamp", "timestamptz", "time", "timetz", "interval",
                            "jsonb", "bytea", "oid", "inet", "cidr", "macaddr", "macaddr8", "money"))
 ITERSIZE = 20000
+# A table of this many pages (80 MB) or more is read by two connections at once when a second one is given.
+SPLIT_PAGES = 10240
 SETTINGS = (("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"), ("TimeZone", "UTC"),
             ("extra_float_digits", "1"), ("bytea_output", "hex"), ("lc_monetary", "C"))
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -63,11 +66,14 @@ def snapshot_path(backup_dir: str, run_id: str) -> str:
     return os.path.join(os.path.abspath(backup_dir), run_id + SUFFIX)
 
 
-def begin(conn: Any, statement_timeout: str, lock_timeout: str) -> str:
+def begin(conn: Any, statement_timeout: str, lock_timeout: str, exported: str | None = None) -> str:
     """Start the snapshot's transaction on ``conn`` (not autocommit): REPEATABLE READ, READ ONLY, the text settings
-    pinned; returns its moment (the server's now(), ISO 8601 UTC)."""
+    pinned, in the snapshot another transaction ``exported`` if given; returns its moment (the server's now(),
+    ISO 8601 UTC)."""
     conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
     with conn.cursor() as cur:
+        if exported:
+            cur.execute("SET TRANSACTION SNAPSHOT %s", (exported,))
         for name, value in SETTINGS + (("statement_timeout", statement_timeout), ("lock_timeout", lock_timeout)):
             cur.execute("SELECT set_config(%s, %s, true)", (name, value))
         cur.execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
@@ -127,10 +133,11 @@ def value_sql(column: dict[str, Any]) -> Any:
 
 
 def rows_query(schema: str, table: str, key: list[str], columns: list[dict[str, Any]],
-               newer_than: bool = False, written_since: bool = False) -> Any:
+               newer_than: bool = False, written_since: bool = False, pages: tuple[int, int | None] | None = None) -> Any:
     """key text, digest (and with ``newer_than``, whether updated_at is later than the parameter) of every row;
     ``columns`` are the snapshot's ({name, type, hash}). With ``written_since`` (a first parameter: a 32-bit xid)
-    the digest is NULL for a row version written before that xid, which is then not hashed."""
+    the digest is NULL for a row version written before that xid, which is then not hashed. ``pages`` (first, end
+    or None for the rest) reads only the rows stored in those pages (a TID range scan)."""
     idents = [value_sql(c) for c in columns]
     if len(key) == 1:
         key_sql = pgsql.SQL("{k}::text").format(k=pgsql.Identifier(key[0]))
@@ -141,8 +148,14 @@ def rows_query(schema: str, table: str, key: list[str], columns: list[dict[str, 
         # age() counts back from the next xid: an older row version has a greater age (a frozen one the greatest)
         digest = pgsql.SQL("CASE WHEN age(xmin) > age(%s::text::xid) THEN NULL ELSE {d} END").format(d=digest)
     extra = pgsql.SQL(", coalesce(updated_at > %s::timestamptz, false)") if newer_than else pgsql.SQL("")
-    return pgsql.SQL("SELECT {key}, {digest}{extra} FROM ONLY {t}").format(
-        key=key_sql, digest=digest, extra=extra, t=pgsql.Identifier(schema, table))
+    where = pgsql.SQL("")
+    if pages is not None:
+        first, end = pages
+        where = pgsql.SQL(" WHERE ctid >= {a}::tid").format(a=pgsql.Literal("(%d,0)" % first))
+        if end is not None:
+            where += pgsql.SQL(" AND ctid < {b}::tid").format(b=pgsql.Literal("(%d,0)" % end))
+    return pgsql.SQL("SELECT {key}, {digest}{extra} FROM ONLY {t}{where}").format(
+        key=key_sql, digest=digest, extra=extra, t=pgsql.Identifier(schema, table), where=where)
 
 
 def stream(conn: Any, query: Any, args: Any = None, name: str = "kh_snapshot") -> Iterator[tuple]:
@@ -153,8 +166,34 @@ def stream(conn: Any, query: Any, args: Any = None, name: str = "kh_snapshot") -
         yield from cur
 
 
-def take(conn: Any, tables: list[tuple[str, str]], exclude: list[str], taken_at: str) -> dict[str, Any]:
-    """Read every table in the transaction ``begin`` opened; returns the snapshot's ``tables``."""
+def digests(conn: Any, schema: str, table: str, key: list[str], columns: list[dict[str, Any]], number: int,
+            second: Any = None) -> dict[str, Any]:
+    """key -> digest of every row of a table. With ``second`` (a connection in the same exported snapshot, see
+    ``begin``), a table of SPLIT_PAGES pages or more is read in two halves of its pages at once, one on each
+    connection: the hashing is the server's work, and two backends do it on two cores. Each row version visible in
+    the snapshot lies in one page, so the halves neither overlap nor miss a row, also when the table grows."""
+    if second is not None and int(conn.server_version) >= 140000:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_relation_size(to_regclass(%s)) / current_setting('block_size')::bigint",
+                        (pgsql.Identifier(schema, table).as_string(cur),))
+            pages = int(cur.fetchone()[0])
+        if pages >= SPLIT_PAGES:
+            half = pages // 2
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                upper = pool.submit(lambda: dict(stream(second, rows_query(schema, table, key, columns,
+                                                                           pages=(half, None)),
+                                                        name="kh_snapshot_%d_b" % number)))
+                found = dict(stream(conn, rows_query(schema, table, key, columns, pages=(0, half)),
+                                    name="kh_snapshot_%d" % number))
+                found.update(upper.result())
+            return found
+    return dict(stream(conn, rows_query(schema, table, key, columns), name="kh_snapshot_%d" % number))
+
+
+def take(conn: Any, tables: list[tuple[str, str]], exclude: list[str], taken_at: str,
+         second: Any = None) -> dict[str, Any]:
+    """Read every table in the transaction ``begin`` opened (and with ``second``, the large ones half on that
+    connection, see ``digests``); returns the snapshot's ``tables``."""
     out: dict[str, Any] = {}
     for number, (schema, table) in enumerate(tables):
         reporter().report("snapshot", number, len(tables), "tables", "%s.%s" % (schema, table))
@@ -166,8 +205,7 @@ def take(conn: Any, tables: list[tuple[str, str]], exclude: list[str], taken_at:
                                  "excluded_columns": sorted(left_out), "primary_key": shape["primary_key"],
                                  "taken_at": taken_at, "oid": shape["oid"]}
         if shape["primary_key"] and columns:
-            hashes = dict(stream(conn, rows_query(schema, table, shape["primary_key"], columns),
-                                 name="kh_snapshot_%d" % number))
+            hashes = digests(conn, schema, table, shape["primary_key"], columns, number, second)
             entry.update(rows=len(hashes), hashes=hashes)
         else:
             with conn.cursor() as cur:

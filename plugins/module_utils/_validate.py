@@ -120,12 +120,13 @@ class ValidateJob(Job):
         self.target = Target.from_params(params)
         self.conn: Any = None
         self.snap_conn: Any = None
+        self.second_conn: Any = None
         self.opts: dict[str, Any] = {}
         self.full: dict[str, Any] = {}
         self._tables: list[tuple[str, str]] = []
 
     def close(self) -> None:
-        for conn in (self.conn, self.snap_conn):
+        for conn in (self.conn, self.snap_conn, self.second_conn):
             if conn is not None and not conn.closed:
                 conn.close()
 
@@ -291,7 +292,14 @@ class ValidateJob(Job):
             self.snap_conn = self._connect("snapshot take", autocommit=False)
             taken_at = begin(self.snap_conn, self.opts["statement_timeout"], self.opts["lock_timeout"])
             try:
-                tables = take(self.snap_conn, self._tables, self.opts["snapshot_exclude_columns"], taken_at)
+                if self.opts["workers"] > 1:  # a second reader in the same snapshot, for the large tables
+                    with self.snap_conn.cursor() as cur:
+                        cur.execute("SELECT pg_export_snapshot()")
+                        exported = cur.fetchone()[0]
+                    self.second_conn = self._connect("snapshot take (second reader)", autocommit=False)
+                    begin(self.second_conn, self.opts["statement_timeout"], self.opts["lock_timeout"], exported)
+                tables = take(self.snap_conn, self._tables, self.opts["snapshot_exclude_columns"], taken_at,
+                              self.second_conn)
                 since = horizon(self.snap_conn)
             finally:
                 self.snap_conn.rollback()

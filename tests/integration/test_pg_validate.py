@@ -373,3 +373,35 @@ def test_a_database_swapped_for_an_older_copy_is_hashed_again_in_full(legacy_db,
         hashed, because = hashed_again(result, table)
         assert hashed == int(db.sql("SELECT count(*) FROM %s" % table)) and "another OID" in because
     assert result["snapshot_differences"] == [{"table": "public.ai_memories", "key": key, "status": "changed"}]
+
+
+def test_a_large_table_is_read_in_two_halves_in_one_exported_snapshot(legacy_db, monkeypatch):
+    """With a second reader, a table of SPLIT_PAGES pages or more is read half on each connection. The second one
+    works in the first one's exported snapshot: a row deleted after the export is still read, and the digests are
+    those of one reader. Without the exported snapshot the second reader misses it (so it did read its half)."""
+    from ansible_collections.knowledgehub.migration.plugins.module_utils import _snapshot
+    from support.database import app_connection
+
+    monkeypatch.setattr(_snapshot, "SPLIT_PAGES", 2)
+    db = legacy_db
+    assert int(db.sql("SELECT pg_relation_size('chunks') / 8192")) >= 4
+    last = db.sql("SELECT id FROM chunks ORDER BY ctid DESC LIMIT 1")
+    tables = [("public", "chunks")]
+    readers = [app_connection(db) for _ in range(3)]
+    try:
+        first, second, plain = readers
+        taken_at = _snapshot.begin(first, "0", "5s")
+        with first.cursor() as cur:
+            cur.execute("SELECT pg_export_snapshot()")
+            exported = cur.fetchone()[0]
+        db.sql("DELETE FROM chunks WHERE id = %s" % last)
+        _snapshot.begin(second, "0", "5s", exported)
+        _snapshot.begin(plain, "0", "5s")
+        one = _snapshot.take(first, tables, [], taken_at)["public.chunks"]["hashes"]
+        two = _snapshot.take(first, tables, [], taken_at, second)["public.chunks"]["hashes"]
+        assert last in one and two == one
+        apart = _snapshot.take(first, tables, [], taken_at, plain)["public.chunks"]["hashes"]
+        assert last not in apart and len(apart) == len(one) - 1
+    finally:
+        for conn in readers:
+            conn.close()
