@@ -11,9 +11,9 @@ bench/backup_restore.py loads one). The source database is only read: a scratch 
 (``CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY``, as the superuser through the Unix socket) takes the
 workload's writes and is dropped at the end.
 
-1. ``--repeat`` snapshot takes (pg_validate ``snapshot=take``, ``snapshot_overwrite``) of ai_memories, documents and
-   chunks, timed (the module's wall time and the snapshot's own ``duration_ms``), with the file's size; then one
-   compare (``phase=data``, ``snapshot=compare``), timed.
+1. ``--repeat`` snapshot takes (pg_validate ``snapshot=take``, ``snapshot_overwrite``, ``snapshot_readers`` from
+   ``--readers``) of ai_memories, documents and chunks, timed (the module's wall time and the snapshot's own
+   ``duration_ms``), with the file's size; then one compare (``phase=data``, ``snapshot=compare``), timed.
 2. The workload of bench/migration_under_load.py (bench/workload/*.sql through pgbench, ``--rate`` transactions per
    second, the same weights and stop switch) for ``--seconds`` undisturbed, then ``--seconds`` with snapshots taken
    back to back. The per-transaction latencies (from the scheduled start, so queueing counts) of each window give
@@ -86,6 +86,8 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
     parser.add_argument("--rate", type=float, default=50, help="workload transactions per second (default 50)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--readers", type=int, default=1, choices=[1, 2],
+                        help="pg_validate snapshot_readers for the takes: 2 reads a large table on two connections")
     args = parser.parse_args()
     password = os.environ.get("PGPASSWORD", "")
     socket_dir = args.socket_dir
@@ -103,7 +105,7 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
     backup_dir = os.path.join(workdir, "backups")
     report: dict[str, Any] = {"started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                               "source": args.source, "rate_tps": args.rate, "clients": args.clients,
-                              "window_s": args.seconds, "cpu_cores": os.cpu_count()}
+                              "window_s": args.seconds, "cpu_cores": os.cpu_count(), "snapshot_readers": args.readers}
     log("copying %s into %s" % (args.source, scratch))
     cluster.psql('CREATE DATABASE "%s" TEMPLATE "%s" OWNER knowledgehub STRATEGY FILE_COPY' % (scratch, args.source))
     try:
@@ -121,7 +123,7 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
         conn = dict(login_host="127.0.0.1", login_port=args.port, login_user="knowledgehub", login_password=password,
                     login_db=scratch)
         take = dict(conn, phase="schema", snapshot="take", snapshot_overwrite=True, backup_dir=backup_dir,
-                    run_id="bench", snapshot_tables=TABLES)
+                    run_id="bench", snapshot_tables=TABLES, snapshot_readers=args.readers)
         takes = []
         for number in range(args.repeat):
             result, wall = run_module(take)

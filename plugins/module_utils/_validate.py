@@ -292,7 +292,7 @@ class ValidateJob(Job):
             self.snap_conn = self._connect("snapshot take", autocommit=False)
             taken_at = begin(self.snap_conn, self.opts["statement_timeout"], self.opts["lock_timeout"])
             try:
-                if self.opts["workers"] > 1:  # a second reader in the same snapshot, for the large tables
+                if self.opts["snapshot_readers"] > 1:  # a second reader in the same snapshot, for the large tables
                     with self.snap_conn.cursor() as cur:
                         cur.execute("SELECT pg_export_snapshot()")
                         exported = cur.fetchone()[0]

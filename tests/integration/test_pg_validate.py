@@ -387,7 +387,7 @@ def test_a_large_table_is_read_in_two_halves_in_one_exported_snapshot(legacy_db,
     assert int(db.sql("SELECT pg_relation_size('chunks') / 8192")) >= 4
     last = db.sql("SELECT id FROM chunks ORDER BY ctid DESC LIMIT 1")
     tables = [("public", "chunks")]
-    readers = [app_connection(db) for _ in range(3)]
+    readers = [app_connection(db, "kh-test-reader-%d" % number) for number in range(3)]
     try:
         first, second, plain = readers
         taken_at = _snapshot.begin(first, "0", "5s")
