@@ -130,6 +130,27 @@ def test_without_createdb_the_after_data_point_is_a_verified_dump_and_no_error_i
     assert "FAILED!" not in result.stdout
 
 
+def test_a_clone_that_would_not_leave_backup_keep_free_mb_free_is_a_verified_dump(legacy_db, tmp_path, createdb,
+                                                                                    cluster):
+    """backup_keep_free_mb is asked of the server's volume before the clone (the role may read where the data
+    directory is): more than it has free, and the pre-flight warns (server_volume) and the point after the data phase
+    is a verified dump, with no failed task."""
+    inventory = write_inventory(tmp_path, legacy_db, backup_keep_free_mb=2 ** 40)
+    cluster.psql("GRANT pg_read_all_settings TO knowledgehub")
+    try:
+        result = ansible_playbook(inventory, MIGRATE_PLAYBOOK)
+    finally:
+        cluster.psql("REVOKE pg_read_all_settings FROM knowledgehub")
+    assert result.returncode == 0, result.stdout[-4000:]
+    points = recovery_points(legacy_db)
+    assert [(p["purpose"], p["kind"]) for p in points] == [
+        ("before", "dump"), ("after_schema", "dump"), ("after_data", "dump")]
+    assert re.search(r"server_volume\s+WARN", result.stdout), result.stdout[-6000:]
+    assert "clone not possible (Not enough free space on the database" in " ".join(result.stdout.split())
+    counts = recap(result.stdout)
+    assert counts["failed"] == 0 and counts.get("rescued", 0) == 0, counts
+
+
 def test_a_failed_backup_records_no_recovery_point_and_the_migration_does_not_start(
         legacy_db, tmp_path, cluster):
     # a table the application role may not read: pg_dump (and the row counts) fail on it
