@@ -148,7 +148,7 @@ EE_EXPECTED = [
     ("_build/requirements.yml", r"community\.postgresql", "community.postgresql"),
     ("_build/requirements.txt", r"(?m)^psycopg2-binary==", "psycopg2"),
     ("_build/bindep.txt", r"(?m)^postgresql \[platform:rpm\]", "the PostgreSQL client programs"),
-    ("_build/bindep.txt", r"(?m)^tar ", "tar (the migrate role's staging archive)"),
+    ("_build/bindep.txt", r"(?m)^openssh-clients ", "the ssh client"),
 ]
 
 

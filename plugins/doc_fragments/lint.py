@@ -11,8 +11,9 @@ class ModuleDocFragment:
 options:
   lint_source:
     description:
-      - A directory on the controller holding the migration files that are staged into O(migrations_dir). With
-        O(lint=true), squawk lints them on the controller, where the collection's action plugin runs, and the
+      - A directory on the controller holding the migration files that were copied into O(migrations_dir) (with
+        O(migrations_source), that directory is linted and this is not needed). With O(lint=true), squawk lints them
+        on the controller, where the collection's action plugin runs, and the
         managed host needs no squawk. Every pending file must then be, byte for byte (sha256), one of those files,
         else the module fails and runs nothing. The findings are judged against the live database on the host as
         without it.

@@ -8,6 +8,9 @@ A module is: its argument spec, a job built from the options, and ``execute``::
     module = new_module(argument_spec)
     execute(module, SomeJob(module.params), what="the backup of %s" % module.params["login_db"])
 
+A module that reads migration files takes its options through ``migration_files`` (the files handed over from the
+controller, in a private directory for the run).
+
 A job computes what it would do as data (``plan``), and carries the plan out
 (``apply``). ``execute`` holds the one check-mode guard: in check mode the plan is
 the result and nothing is applied. Every failure ends here too: a ``Failure``
@@ -18,11 +21,13 @@ error becomes a sentence naming what was being done, and a job's warnings go to
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
+from ansible_collections.knowledgehub.migration.plugins.module_utils._migration_files import OPTION, unpacked
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     HAS_PSYCOPG2,
     PSYCOPG2_IMPORT_ERROR,
@@ -53,6 +58,20 @@ def new_module(argument_spec: dict[str, Any], needs_psycopg2: bool = True, **kwa
     if needs_psycopg2 and not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
     return module
+
+
+@contextmanager
+def migration_files(module: AnsibleModule) -> Iterator[dict[str, Any]]:
+    """The module's options, with ``migrations_dir`` the private directory of the files the action plugin handed
+    over from ``migrations_source`` (``_migration_files``), removed when the module ends; as given without them."""
+    if module.params.get(OPTION) is None:
+        yield module.params
+        return
+    try:
+        with unpacked(module.params[OPTION]) as directory:
+            yield dict(module.params, migrations_dir=directory)
+    except Failure as exc:
+        fail(module, exc)
 
 
 def execute(module: AnsibleModule, job: Job, what: str) -> None:

@@ -38,6 +38,7 @@ author:
 extends_documentation_fragment:
   - knowledgehub.migration.postgres
   - knowledgehub.migration.lint
+  - knowledgehub.migration.migration_files
 attributes:
   check_mode:
     support: full
@@ -49,11 +50,6 @@ attributes:
     support: full
     description: A second run with the same files applies nothing and returns C(changed=false).
 options:
-  migrations_dir:
-    description:
-      - Directory on the managed host that holds the C(NNN_name.sql) migration files.
-    type: path
-    required: true
   baseline_version:
     description:
       - For a database that already holds the schema of the early migrations but has no ledger, the last version
@@ -453,7 +449,7 @@ failure:
            "ledger": "Its transaction was rolled back: nothing of this file is applied..."}
 '''
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, new_module
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, migration_files, new_module
 from ansible_collections.knowledgehub.migration.plugins.module_utils._runner import MigrationJob
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import connection_argument_spec
 
@@ -461,7 +457,9 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._target imp
 def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
-        migrations_dir=dict(type="path", required=True),
+        migrations_dir=dict(type="path"),
+        migrations_source=dict(type="path"),
+        _migration_files=dict(type="dict", no_log=False),
         baseline_version=dict(type="str"),
         target_version=dict(type="str"),
         ledger_table=dict(type="str", default="migration_log"),
@@ -496,9 +494,10 @@ def main():
         run_id=dict(type="str"),
         backup_ref=dict(type="str"),
     )
-    module = new_module(argument_spec)
-    job = MigrationJob(module.params, check_mode=module.check_mode)
-    execute(module, job, what="the migration of %s" % job.target.dbname)
+    module = new_module(argument_spec, required_one_of=[("migrations_dir", "_migration_files")])
+    with migration_files(module) as params:
+        job = MigrationJob(params, check_mode=module.check_mode)
+        execute(module, job, what="the migration of %s" % job.target.dbname)
 
 
 if __name__ == "__main__":

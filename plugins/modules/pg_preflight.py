@@ -60,6 +60,7 @@ extends_documentation_fragment:
   - knowledgehub.migration.compose
   - knowledgehub.migration.compose.runner
   - knowledgehub.migration.lint
+  - knowledgehub.migration.migration_files
 attributes:
   check_mode:
     support: full
@@ -71,12 +72,6 @@ attributes:
     support: full
     description: Never changes anything; C(changed) is always false.
 options:
-  migrations_dir:
-    description:
-      - Directory on the managed host that holds the C(NNN_name.sql) migration files, as for
-        M(knowledgehub.migration.pg_migrate).
-    type: path
-    required: true
   baseline_version:
     description:
       - As pg_migrate's O(knowledgehub.migration.pg_migrate#module:baseline_version), so the plan is the run's.
@@ -322,14 +317,16 @@ plan_error:
 '''
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import client_argument_spec
-from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, new_module
+from ansible_collections.knowledgehub.migration.plugins.module_utils._module import execute, migration_files, new_module
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_job import PreflightJob
 
 
 def main():
     argument_spec = client_argument_spec()
     argument_spec.update(
-        migrations_dir=dict(type="path", required=True),
+        migrations_dir=dict(type="path"),
+        migrations_source=dict(type="path"),
+        _migration_files=dict(type="dict", no_log=False),
         baseline_version=dict(type="str"),
         target_version=dict(type="str"),
         ledger_table=dict(type="str", default="migration_log"),
@@ -356,9 +353,10 @@ def main():
         integrity_timeout=dict(type="str", default="30s"),
         fail_on=dict(type="str", default="fail", choices=["fail", "never"]),
     )
-    module = new_module(argument_spec)
-    job = PreflightJob(module.params, check_mode=module.check_mode)
-    execute(module, job, what="the pre-flight of %s" % job.target.dbname)
+    module = new_module(argument_spec, required_one_of=[("migrations_dir", "_migration_files")])
+    with migration_files(module) as params:
+        job = PreflightJob(params, check_mode=module.check_mode)
+        execute(module, job, what="the pre-flight of %s" % job.target.dbname)
 
 
 if __name__ == "__main__":

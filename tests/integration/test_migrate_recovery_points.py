@@ -130,8 +130,8 @@ def test_without_createdb_the_after_data_point_is_a_verified_dump_and_no_error_i
     assert "FAILED!" not in result.stdout
 
 
-def test_a_clone_that_would_not_leave_backup_keep_free_mb_free_is_a_verified_dump(legacy_db, tmp_path, createdb,
-                                                                                    cluster):
+def test_a_clone_that_would_not_leave_backup_keep_free_mb_free_is_a_verified_dump(
+        legacy_db, tmp_path, createdb, cluster):
     """backup_keep_free_mb is asked of the server's volume before the clone (the role may read where the data
     directory is): more than it has free, and the pre-flight warns (server_volume) and the point after the data phase
     is a verified dump, with no failed task."""

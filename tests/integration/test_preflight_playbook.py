@@ -33,7 +33,10 @@ def fingerprint(db):
 
 
 def staging_dirs():
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "knowledgehub-preflight-*")))
+    """The private directories the modules unpack the handed-over migration files into (and the role's earlier
+    staging directories): none may be left behind."""
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "knowledgehub-preflight-*"))) | \
+        set(glob.glob(os.path.join(tempfile.gettempdir(), "knowledgehub-migrations-*")))
 
 
 def table_line(output, name):
