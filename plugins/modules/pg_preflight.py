@@ -326,7 +326,7 @@ def main():
     argument_spec.update(
         migrations_dir=dict(type="path"),
         migrations_source=dict(type="path"),
-        _migration_files=dict(type="dict", no_log=False),
+        _migration_files=dict(type="dict", no_log=True),
         baseline_version=dict(type="str"),
         target_version=dict(type="str"),
         ledger_table=dict(type="str", default="migration_log"),
