@@ -59,7 +59,11 @@ def unpacked(handed: Any) -> Iterator[str]:
     if not isinstance(handed, dict) or not handed:
         raise MigrationFilesError("%s is set only by the collection's action plugin from %s; do not set it."
                                   % (OPTION, SOURCE))
-    directory = tempfile.mkdtemp(prefix="knowledgehub-migrations-")
+    try:
+        directory = tempfile.mkdtemp(prefix="knowledgehub-migrations-")
+    except OSError as exc:
+        raise MigrationFilesError("Cannot make a private directory for the migration files in %s on this host: %s. "
+                                  "Nothing was run." % (tempfile.gettempdir(), exc.strerror)) from None
     try:
         for name, content in handed.items():
             if not isinstance(name, str) or not name.endswith(".sql") or os.path.basename(name) != name \
@@ -71,9 +75,13 @@ def unpacked(handed: Any) -> Iterator[str]:
             except (binascii.Error, ValueError):
                 raise MigrationFilesError("%s: the content of %s is not base64; do not set %s."
                                           % (OPTION, name, OPTION)) from None
-            descriptor = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(raw)
+            try:
+                descriptor = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(raw)
+            except OSError as exc:
+                raise MigrationFilesError("Cannot write %s into %s on this host: %s. Nothing was run."
+                                          % (name, directory, exc.strerror)) from None
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
