@@ -34,7 +34,11 @@ import os
 import time
 from typing import IO, Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import df_available, space_verdict, utcnow
+from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import (
+    df_available,
+    space_verdict,
+    utcnow,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import (
     ComposeError,
     Project,

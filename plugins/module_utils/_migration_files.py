@@ -7,8 +7,9 @@ On the controller (the modules' action plugin, ``plugin_utils/_lint_action``), `
 directly inside ``migrations_source`` as bytes (base64, so that a file's sha256 on the host is the one on the
 controller, whatever its encoding) into the private option ``_migration_files``. On the host, ``unpacked`` writes
 them into a private temporary directory (0700, files 0600) for the module's run, which reads them as it reads any
-``migrations_dir``, and removes the directory when the module ends, however it ends short of a kill -9 (then the
-system's temporary directory keeps a copy of the SQL files, which hold no secret).
+``migrations_dir``, and removes the directory when the module ends. The directory's name carries the module's pid:
+after a kill -9 the next hand-over on the host removes the directories of processes no longer running (the SQL files
+hold no secret meanwhile).
 
 One module run, one transfer: the role needs no staging directory, archive or copy tasks.
 """
@@ -27,6 +28,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._errors imp
 
 SOURCE = "migrations_source"
 OPTION = "_migration_files"
+PREFIX = "knowledgehub-migrations-"
 
 
 class MigrationFilesError(Failure):
@@ -53,14 +55,50 @@ def collect(directory: str) -> dict[str, str]:
     return out
 
 
+def require_source(params: dict[str, Any]) -> None:
+    """A module that reads migration files needs them from one side or the other."""
+    if not params.get("migrations_dir") and params.get(OPTION) is None:
+        raise MigrationFilesError("No migration files given: set migrations_dir (a directory on the managed host) or "
+                                  "%s (a directory on the controller, handed over by the collection's action "
+                                  "plugin). Nothing was run." % SOURCE)
+
+
+def sweep() -> list[str]:
+    """Remove the directories of earlier hand-overs whose module process is gone (killed before it could remove its
+    own); returns them. A running process's directory, or one of another user, is left."""
+    removed: list[str] = []
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed  # no temporary directory to look in: making one says why
+    for name in names:
+        pid = name[len(PREFIX):].split("-", 1)[0]
+        path = os.path.join(base, name)
+        if not name.startswith(PREFIX) or not pid.isdigit() or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running (or a process of another user)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        if os.stat(path).st_uid == os.getuid():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def unpacked(handed: Any) -> Iterator[str]:
     """The handed files in a private temporary directory on the host, removed when the block ends."""
     if not isinstance(handed, dict) or not handed:
         raise MigrationFilesError("%s is set only by the collection's action plugin from %s; do not set it."
                                   % (OPTION, SOURCE))
+    sweep()
     try:
-        directory = tempfile.mkdtemp(prefix="knowledgehub-migrations-")
+        directory = tempfile.mkdtemp(prefix="%s%d-" % (PREFIX, os.getpid()))
     except OSError as exc:
         raise MigrationFilesError("Cannot make a private directory for the migration files in %s on this host: %s. "
                                   "Nothing was run." % (tempfile.gettempdir(), exc.strerror)) from None

@@ -27,7 +27,11 @@ from typing import Any, Iterator
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
-from ansible_collections.knowledgehub.migration.plugins.module_utils._migration_files import OPTION, unpacked
+from ansible_collections.knowledgehub.migration.plugins.module_utils._migration_files import (
+    OPTION,
+    require_source,
+    unpacked,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     HAS_PSYCOPG2,
     PSYCOPG2_IMPORT_ERROR,
@@ -63,11 +67,13 @@ def new_module(argument_spec: dict[str, Any], needs_psycopg2: bool = True, **kwa
 @contextmanager
 def migration_files(module: AnsibleModule) -> Iterator[dict[str, Any]]:
     """The module's options, with ``migrations_dir`` the private directory of the files the action plugin handed
-    over from ``migrations_source`` (``_migration_files``), removed when the module ends; as given without them."""
-    if module.params.get(OPTION) is None:
-        yield module.params
-        return
+    over from ``migrations_source`` (``_migration_files``), removed when the module ends; as given without them.
+    Neither ``migrations_dir`` nor the files is a clear failure."""
     try:
+        require_source(module.params)
+        if module.params.get(OPTION) is None:
+            yield module.params
+            return
         with unpacked(module.params[OPTION]) as directory:
             yield dict(module.params, migrations_dir=directory)
     except Failure as exc:

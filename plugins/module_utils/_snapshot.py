@@ -15,8 +15,9 @@ bytea, money), so a compare in another session hashes the same values alike. Sto
 Only keys and digests travel, through a server-side cursor. All the tables are read in one REPEATABLE READ
 READ ONLY transaction (one consistent moment, ``taken_at``, the server's clock). The snapshot also records where it
 stands in the server's history (``horizon``: the transaction snapshot's xmin, the database's and each table's OID,
-the server's start time), so that a compare can tell the rows written since from those it read (``_snapshot_compare``). The transaction holds ACCESS SHARE
-locks on the tables while it reads: take the snapshot before the migration, not during it.
+the server's start time), so that a compare can tell the rows written since from those it read
+(``_snapshot_compare``). The transaction holds ACCESS SHARE locks on the tables while it reads: take the snapshot
+before the migration, not during it.
 
 A table without a primary key is counted, not hashed (its rows have no identity to compare by). Columns named in
 ``exclude`` (``table.column``) are left out of the digests, for counters the application bumps all the time.
@@ -132,8 +133,8 @@ def value_sql(column: dict[str, Any]) -> Any:
     return pgsql.SQL("hashtextextended({c}::text, 0)").format(c=ident)
 
 
-def rows_query(schema: str, table: str, key: list[str], columns: list[dict[str, Any]],
-               newer_than: bool = False, written_since: bool = False, pages: tuple[int, int | None] | None = None) -> Any:
+def rows_query(schema: str, table: str, key: list[str], columns: list[dict[str, Any]], newer_than: bool = False,
+               written_since: bool = False, pages: tuple[int, int | None] | None = None) -> Any:
     """key text, digest (and with ``newer_than``, whether updated_at is later than the parameter) of every row;
     ``columns`` are the snapshot's ({name, type, hash}). With ``written_since`` (a first parameter: a 32-bit xid)
     the digest is NULL for a row version written before that xid, which is then not hashed. ``pages`` (first, end

@@ -494,7 +494,7 @@ def main():
         run_id=dict(type="str"),
         backup_ref=dict(type="str"),
     )
-    module = new_module(argument_spec, required_one_of=[("migrations_dir", "_migration_files")])
+    module = new_module(argument_spec)
     with migration_files(module) as params:
         job = MigrationJob(params, check_mode=module.check_mode)
         execute(module, job, what="the migration of %s" % job.target.dbname)

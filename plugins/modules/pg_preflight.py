@@ -353,7 +353,7 @@ def main():
         integrity_timeout=dict(type="str", default="30s"),
         fail_on=dict(type="str", default="fail", choices=["fail", "never"]),
     )
-    module = new_module(argument_spec, required_one_of=[("migrations_dir", "_migration_files")])
+    module = new_module(argument_spec)
     with migration_files(module) as params:
         job = PreflightJob(params, check_mode=module.check_mode)
         execute(module, job, what="the pre-flight of %s" % job.target.dbname)

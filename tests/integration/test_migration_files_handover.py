@@ -12,10 +12,11 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 
 import yaml
 
-from support.modules import failed, ok, run_module
+from support.modules import failed, ok, run_module, start_module
 from support.paths import MIGRATIONS
 from support.playbooks import ansible_playbook, recap
 
@@ -51,6 +52,13 @@ def test_a_forged_hand_over_is_refused_and_nothing_runs(db):
     assert unpacked_dirs() == before
 
 
+def test_without_migrations_dir_or_the_handed_files_the_module_names_both_public_options(db):
+    message = failed(run_module("pg_migrate", dict(db.params, lint=False)))
+    assert "set migrations_dir (a directory on the managed host) or migrations_source" in message, message
+    assert "_migration_files" not in message and "Traceback" not in message
+    assert db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "0"
+
+
 def test_the_action_plugin_refuses_a_missing_source_and_two_sources(db, tmp_path):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"kh-staging": dict(
@@ -67,3 +75,30 @@ def test_the_action_plugin_refuses_a_missing_source_and_two_sources(db, tmp_path
         assert recap(run.stdout)["failed"] == 1 and says in run.stdout, run.stdout[-3000:]
         assert "Traceback" not in run.stdout + run.stderr
     assert db.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "0"
+
+
+def test_after_a_kill_9_the_next_hand_over_removes_the_left_directory(db, tmp_path):
+    """A module killed while it runs from handed-over files cannot remove their directory: the next hand-over on the
+    host does (its pid is in the name and no longer runs), and leaves the directory of a module still running."""
+    source = tmp_path / "migrations"
+    source.mkdir()
+    (source / "001_slow.sql").write_text("SELECT pg_sleep(20);\n", encoding="utf-8")
+    before = unpacked_dirs()
+    proc = start_module("pg_migrate", dict(db.params, _migration_files=collect(str(source)), lint=False))
+    try:
+        deadline = time.monotonic() + 20
+        while not unpacked_dirs() - before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = unpacked_dirs() - before
+        assert len(left) == 1 and str(proc.pid) in next(iter(left)), left
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert unpacked_dirs() - before == left  # kill -9: the directory stays behind
+    running = tempfile.mkdtemp(prefix="knowledgehub-migrations-%d-" % os.getpid())  # a module still running
+    try:
+        ok(run_module("pg_migrate", dict(db.params, _migration_files=collect(MIGRATIONS), lint=False),
+                      check_mode=True))
+        assert unpacked_dirs() - before == {running}
+    finally:
+        os.rmdir(running)
