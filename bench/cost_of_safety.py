@@ -116,14 +116,14 @@ def section_of(name: str, context: dict) -> str:
                 context["section"] = section.format(*match.groups())
                 break
         section = context.setdefault("section", "start: staging, plan")
-        if section == "before" and task.startswith("Snapshot the chosen tables"):
-            return "snapshot take"
+        if section == "before" and task.startswith(("Snapshot the chosen tables", "Validate the database before")):
+            return "validation before"
         if section == "before" and task.startswith("Record the database size"):
             return "report: figures before"
         return section
     section = context.get("section", "start: staging, plan")
     if section == "before":  # the figures before the run: the snapshot (validate) and the size and counts (report)
-        return {"validate": "snapshot take", "report": "report: figures before"}.get(role, section)
+        return {"validate": "validation before", "report": "report: figures before"}.get(role, section)
     return section
 
 

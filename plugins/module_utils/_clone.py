@@ -112,6 +112,9 @@ class RecoveryPoint(Job):
         check_label(self.label)
         if self.p.get("tables") or self.p["scope"] != "full":
             raise BackupError("format=clone copies the whole database: scope must be full and tables unset.")
+        if self.p.get("snapshot_tables"):
+            raise BackupError("snapshot_tables is read beside a dump, in its snapshot; a clone has none. Take the "
+                              "snapshot with pg_validate snapshot=take before the clone. Nothing was written.")
         check_backup_dir(self.backup_dir)
         if self.source == (self.p.get("maintenance_db") or "postgres"):
             raise BackupError("maintenance_db must differ from the database to copy (%s)." % self.source)

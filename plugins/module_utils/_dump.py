@@ -9,10 +9,11 @@ resolve the tables asked for (a missing one fails here) -> open a REPEATABLE REA
 transaction and export its snapshot -> estimate the size and check free space
 (fail early, with the numbers) -> the command line (this is the plan; check mode
 ends here) -> lock the tables ACCESS SHARE -> run pg_dump on that same snapshot ->
-check pg_dump's exit code and stderr -> take the exact row counts in the snapshot
-while verifying the archive (its table of contents against the catalog, sha256,
+check pg_dump's exit code and stderr (with ``snapshot_tables``, the pre-migration snapshot of
+``_snapshot`` is read meanwhile on a connection of its own in the same exported snapshot) -> take the exact row
+counts in the snapshot while verifying the archive (its table of contents against the catalog, sha256,
 size) -> move it to its final name -> write the manifest (0600, atomically) ->
-retention -> the recovery-point record.
+retention -> the recovery-point record -> the snapshot file.
 
 A backup without a manifest saying ``verified: true`` is not a backup: nothing
 that fails on the way leaves one, and retention only counts those.
@@ -75,6 +76,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._pgargs imp
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._process import ProcessError, check
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import bytes_ticker, reporter
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _snapshot
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     Target,
     pgsql,
@@ -128,6 +130,15 @@ class BackupRun(Job):
         if jobs and jobs > 1 and self.fmt != "directory":
             raise OptionError("jobs=%d: only format=directory dumps in parallel; %s is written by one process."
                               % (jobs, self.fmt))
+        if self.p.get("snapshot_tables"):
+            if self.scope != "full":
+                raise OptionError("snapshot_tables: the snapshot is read beside a dump of the whole data (scope=full), "
+                                  "not scope=%s. Nothing was written." % self.scope)
+            if self.p["snapshot_keep_last"] < 0:
+                raise OptionError("snapshot_keep_last=%s must not be negative (0 keeps every snapshot file)."
+                                  % self.p["snapshot_keep_last"])
+            directory = check_backup_dir(os.path.abspath(self.p.get("snapshot_dir") or self.backup_dir))
+            self.s["snapshot_file"] = _snapshot.snapshot_path(directory, self.p.get("run_id") or "")
         if self.scope == "data-only" and not self.p.get("tables"):
             self.result["warnings"].append("scope=data-only without tables dumps the data of every table.")
         return jobs or (2 if self.fmt == "directory" else 1)
@@ -164,6 +175,9 @@ class BackupRun(Job):
         database = database_info(cur, server_num)
         ledger = ledger_state(cur, self.p["ledger_schema"], self.p["ledger_table"])
         space = self._space(tables, database, compression)
+        if self.s.get("snapshot_file"):
+            self.s["snapshot_tables"], self.result["snapshot"] = _snapshot.plan_take(
+                cur, self.p["snapshot_tables"], self.s["snapshot_file"], self.p["snapshot_overwrite"])
         dsn = client_target(client, self.target, conn).conninfo(application="knowledgehub.migration pg_backup")
         self.s.update(cur=cur, client=client, env=env, named=named, tables=tables, comp_args=comp_args,
                       compression=compression, jobs=jobs, snapshot=snapshot, database=database, ledger=ledger,
@@ -222,6 +236,7 @@ class BackupRun(Job):
                 exc.details["failed_path"] = self.result["failed_path"]
             raise
         self.result.update(record_recovery_point(self.p, self.result))
+        self._store_snapshot()
         return self.result
 
     def _discard(self, partial: str, final: str) -> None:
@@ -271,8 +286,14 @@ class BackupRun(Job):
             running = client.executor.start(argv, self.s["env"])
         except ProcessError as exc:
             raise BackupError(exc.message) from None
-        result = running.wait(tick=bytes_ticker("pg_dump of %s" % database["name"], partial,
-                                                self.result["estimate"]["estimated_bytes"]))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the snapshot's read is the server's work on one core, pg_dump's the text output of the rows on another
+            taking = pool.submit(self._take, backup_id) if self.result.get("snapshot", {}).get("action") == "write" \
+                else None
+            result = running.wait(tick=bytes_ticker("pg_dump of %s" % database["name"], partial,
+                                                    self.result["estimate"]["estimated_bytes"]))
+            if taking is not None:
+                self.s["snapshot_taken"] = taking.exception() or taking.result()
         reporter().report("verify the backup of %s" % database["name"], note="archive entries, row counts")
         try:
             warnings = check(result, "pg_dump of %s" % database["name"], self.target.password)
@@ -298,6 +319,41 @@ class BackupRun(Job):
         self._record(argv, partial, final, backup_id, now, result, warnings, entries, expected, digest, counts,
                      {"dump": int(result.seconds * 1000), "verify": int(verify_seconds * 1000),
                       "row_counts": int(count_seconds * 1000)})
+
+    def _take(self, backup_id: str) -> dict[str, Any]:
+        """The snapshot file's content, read on a connection of its own in the dump's exported snapshot: the rows
+        the snapshot holds are the rows the backup holds."""
+        started = time.monotonic()
+        conn = self.target.connect("pg_backup snapshot", autocommit=False)
+        try:
+            taken_at = _snapshot.begin(conn, "0", self.s["lock_wait"], self.s["snapshot"])
+            try:
+                content = _snapshot.take_document(conn, self.s["snapshot_tables"], self.p["snapshot_exclude_columns"],
+                                                  self.p["run_id"], self.s["database"]["name"], taken_at,
+                                                  backup_id=backup_id)
+                self.s["snapshot_read_s"] = time.monotonic() - started
+                return content
+            finally:
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def _store_snapshot(self) -> None:
+        """Write the snapshot read beside the dump, once the backup is recorded. A snapshot that could not be read
+        fails the module, which says that the backup is kept."""
+        taken = self.s.pop("snapshot_taken", None)
+        if taken is None:
+            return
+        if isinstance(taken, BaseException):
+            reason = getattr(taken, "message", None) or first_line(taken)
+            raise BackupError("The backup %s of %s is verified and recorded, but the snapshot of %s could not be read "
+                              "beside it: %s. No snapshot file was written; take one with pg_validate snapshot=take "
+                              "before migrating." % (self.result["backup_id"], self.s["database"]["name"],
+                                                     ", ".join(self.result["snapshot"]["tables"]), reason),
+                              {"backup_id": self.result["backup_id"], "path": self.result.get("path")})
+        private_dir(os.path.dirname(self.s["snapshot_file"]), self.result)
+        self.result["snapshot"] = _snapshot.store(self.s["snapshot_file"], taken, self.p["snapshot_keep_last"],
+                                                  self.s["snapshot_read_s"])
 
     def _record(self, argv: list[str], partial: str, final: str, backup_id: str, now: Any, result: Any,
                 warnings: list[str], entries: list[Any], expected: list[tuple[str, str, str]], digest: dict[str, Any],

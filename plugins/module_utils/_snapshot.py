@@ -28,10 +28,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import fsync_dir, write_json_atomic
+from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import resolve_tables
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
@@ -214,6 +216,46 @@ def take(conn: Any, tables: list[tuple[str, str]], exclude: list[str], taken_at:
                 entry.update(rows=int(cur.fetchone()[0]), hashes=None)
         out["%s.%s" % (schema, table)] = entry
     return out
+
+
+def plan_take(cur: Any, specs: list[str], path: str, overwrite: bool) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """What a take would do: the tables of ``specs`` resolved (a missing one fails here, before anything is written)
+    and whether the file at ``path`` is written or kept. One already there is kept unless ``overwrite``: a rerun after
+    a failed migration must not replace the pre-migration snapshot with a later one. Returns the tables and the
+    result's ``snapshot`` (path, action, exists, tables, rows_estimated; a kept file's summary)."""
+    tables = resolve_tables(cur, specs, "snapshot", "Nothing was written.")
+    cur.execute("SELECT c.oid::regclass::text, greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = ANY (%s)",
+                ([t.oid for t in tables],))
+    estimates = dict(cur.fetchall())
+    exists = os.path.lexists(path)
+    action = "keep" if exists and not overwrite else "write"
+    plan = {"path": path, "action": action, "exists": exists, "tables": [t.qualified for t in tables],
+            "rows_estimated": sum(estimates.values())}
+    if action == "keep":
+        try:
+            plan.update(summary(path, read(path)), action="keep", exists=True)
+        except SnapshotError as exc:
+            raise SnapshotError("%s It is kept as it is; set snapshot_overwrite=true to replace it."
+                                % exc.message) from None
+    return [(t.schema, t.name) for t in tables], plan
+
+
+def take_document(conn: Any, tables: list[tuple[str, str]], exclude: list[str], run_id: str, database: str,
+                  taken_at: str, second: Any = None, **about: Any) -> dict[str, Any]:
+    """The snapshot file's content: every table read (``take``) in the transaction ``begin`` opened on ``conn``, and
+    that transaction's ``horizon``. ``about``: more top-level fields (a backup taken in the same snapshot)."""
+    read_tables = take(conn, tables, exclude, taken_at, second)
+    return dict(about, format=FORMAT, run_id=run_id, database=database, taken_at=taken_at, horizon=horizon(conn),
+                tables=read_tables, digest="hash_record_extended(ROW(<columns>), 0), keyed by the primary key's text")
+
+
+def store(path: str, content: dict[str, Any], keep_last: int, read_seconds: float) -> dict[str, Any]:
+    """Write the snapshot file, then prune the older ones (``keep_last``); returns the result's ``snapshot``, whose
+    ``duration_ms`` is the read's ``read_seconds`` and the write's time."""
+    started = time.monotonic()
+    size = write(path, content)
+    return dict(summary(path, content, size), action="write", exists=True,
+                duration_ms=int((read_seconds + time.monotonic() - started) * 1000), removed=prune(path, keep_last))
 
 
 def write(path: str, document: dict[str, Any]) -> int:

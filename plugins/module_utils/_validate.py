@@ -27,7 +27,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
     check_backup_dir,
     private_dir,
 )
-from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import resolve_tables
 from ansible_collections.knowledgehub.migration.plugins.module_utils._details import LIMIT, write_details
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, OptionError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger
@@ -35,16 +34,13 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._module imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_duration
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
 from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot import (
-    FORMAT,
     SnapshotError,
     begin,
-    horizon,
-    prune,
+    plan_take,
     read,
     snapshot_path,
-    summary,
-    take,
-    write,
+    store,
+    take_document,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot_compare import compare
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target
@@ -261,24 +257,10 @@ class ValidateJob(Job):
                                   snapshot_differences_total=found["differences_total"])
 
     def _plan_take(self, result: dict[str, Any]) -> None:
-        path = self.opts["snapshot_file"]
         with self.conn.cursor() as cur:
-            tables = resolve_tables(cur, self.opts["snapshot_tables"], "snapshot", "Nothing was written.")
-            cur.execute("SELECT c.oid::regclass::text, greatest(c.reltuples, 0)::bigint FROM pg_class c "
-                        "WHERE c.oid = ANY (%s)", ([t.oid for t in tables],))
-            estimates = dict(cur.fetchall())
-        exists = os.path.lexists(path)
-        action = "keep" if exists and not self.opts["snapshot_overwrite"] else "write"
-        self._tables = [(t.schema, t.name) for t in tables]
-        result["snapshot"] = {"path": path, "action": action, "exists": exists,
-                              "tables": [t.qualified for t in tables], "rows_estimated": sum(estimates.values())}
-        if action == "keep":
-            try:
-                result["snapshot"].update(summary(path, read(path)), action="keep", exists=True)
-            except SnapshotError as exc:
-                raise SnapshotError("%s It is kept as it is; set snapshot_overwrite=true to replace it."
-                                    % exc.message) from None
-        result["changed"] = action == "write"
+            self._tables, result["snapshot"] = plan_take(cur, self.opts["snapshot_tables"], self.opts["snapshot_file"],
+                                                         self.opts["snapshot_overwrite"])
+        result["changed"] = result["snapshot"]["action"] == "write"
 
     # -- apply ------------------------------------------------------------------------------------
 
@@ -298,18 +280,12 @@ class ValidateJob(Job):
                         exported = cur.fetchone()[0]
                     self.second_conn = self._connect("snapshot take (second reader)", autocommit=False)
                     begin(self.second_conn, self.opts["statement_timeout"], self.opts["lock_timeout"], exported)
-                tables = take(self.snap_conn, self._tables, self.opts["snapshot_exclude_columns"], taken_at,
-                              self.second_conn)
-                since = horizon(self.snap_conn)
+                content = take_document(self.snap_conn, self._tables, self.opts["snapshot_exclude_columns"],
+                                        self.params["run_id"], self.target.dbname, taken_at, self.second_conn)
             finally:
                 self.snap_conn.rollback()
-            document = {"format": FORMAT, "run_id": self.params["run_id"], "database": self.target.dbname,
-                        "taken_at": taken_at, "horizon": since, "tables": tables,
-                        "digest": "hash_record_extended(ROW(<columns>), 0), keyed by the primary key's text"}
-            size = write(snap["path"], document)
-            result["snapshot"] = dict(summary(snap["path"], document, size), action="write", exists=True,
-                                      duration_ms=int((time.monotonic() - started) * 1000),
-                                      removed=prune(snap["path"], self.params["snapshot_keep_last"]))
+            result["snapshot"] = store(snap["path"], content, self.params["snapshot_keep_last"],
+                                       time.monotonic() - started)
         return self._finish(result)
 
     # -- the end ----------------------------------------------------------------------------------

@@ -75,8 +75,20 @@ def test_migrate_writes_a_migration_log_whose_every_figure_comes_from_the_run(in
     assert [p["purpose"] for p in data["recovery_points"]] == ["before", "after_schema", "after_data"]
     snapshot = tmp_path / "backups-reports" / ("%s.snapshot.json" % data["migration"]["run_id"])
     assert snapshot.is_file() and (os.stat(snapshot).st_mode & 0o777) == 0o600
+    # read beside the before point's dump, in its snapshot
+    assert json.loads(snapshot.read_text(encoding="utf-8"))["backup_id"] == data["recovery_points"][0]["backup_id"]
     assert legacy_db.sql("SELECT verdict FROM migration_log_report") == "SUCCESS"
     assert legacy_db.pg.app_password not in proc.stdout + proc.stderr + md
+
+
+def test_without_recovery_points_the_validate_role_takes_the_snapshot(inventory, legacy_db, tmp_path):
+    proc = play(inventory, "-e", "migrate_recovery_points=false")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "Data preserved: 100" in " ".join(proc.stdout.split())
+    [snapshot] = list((tmp_path / "backups-reports").glob("*.snapshot.json"))
+    taken = json.loads(snapshot.read_text(encoding="utf-8"))
+    assert "backup_id" not in taken and taken["tables"]["public.chunks"]["rows"] > 0
+    assert not (tmp_path / "backups").exists() or not list((tmp_path / "backups").glob("*.manifest.json"))
 
 
 def test_a_failed_preflight_stops_the_play_before_anything_is_written(inventory, legacy_db, tmp_path):
