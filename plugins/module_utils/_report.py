@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -43,6 +44,8 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._report_sto
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target, psycopg2
 
+# The result key of the files' texts for the action plugin's copy on the controller (``copy_to_controller``).
+FILES_RESULT = "_report_files"
 _NAME = re.compile(r"^(?:[a-z_][a-z0-9_$]*\.)?[a-z_][a-z0-9_$]*$")
 
 
@@ -90,6 +93,26 @@ def write_private(path: str, text: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def copy_to_controller(directory: str, files: dict[str, Any]) -> dict[str, str]:
+    """On the controller (the action plugin): write the report files the module returned (``FILES_RESULT``: kind ->
+    path on the host, text, sha256) into ``directory`` (made 0700), each as ``write_private`` writes, and check each
+    copy against the sha256 of the file on the host. Returns kind -> copy; ReportError says what failed."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+        copies = {}
+        for kind, entry in sorted(files.items()):
+            copy = os.path.join(directory, os.path.basename(entry["path"]))
+            write_private(copy, entry["text"])
+            with open(copy, "rb") as handle:
+                if hashlib.sha256(handle.read()).hexdigest() != entry["sha256"]:
+                    raise ReportError("The copy %s differs from %s on the host (sha256)." % (copy, entry["path"]))
+            copies[kind] = copy
+    except OSError as exc:
+        raise ReportError("%s: %s" % (exc.filename or directory, exc.strerror or exc)) from None
+    return copies
 
 
 def check_dest(path: str) -> str:
@@ -228,10 +251,16 @@ class ReportJob(Job):
         if "snapshot" in plan:
             write_private(plan["paths"]["snapshot"], json.dumps(plan["snapshot"], indent=2, sort_keys=True) + "\n")
             return plan
-        write_private(plan["paths"]["json"], json.dumps(plan["json"], indent=2, sort_keys=True, default=str) + "\n")
-        write_private(plan["paths"]["markdown"], plan["markdown"])
+        texts = {"json": json.dumps(plan["json"], indent=2, sort_keys=True, default=str) + "\n",
+                 "markdown": plan["markdown"]}
         if "html" in plan["paths"] and self.html is not None:
-            write_private(plan["paths"]["html"], self.html)
+            texts["html"] = self.html
+        for kind, text in texts.items():
+            write_private(plan["paths"][kind], text)
+        if self.p.get("_return_files"):  # for the action plugin's copy on the controller (controller_dir)
+            plan[FILES_RESULT] = {kind: {"path": plan["paths"][kind], "text": text,
+                                         "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+                                  for kind, text in texts.items()}
         if plan["stored_note"] is None:
             conn = self.target.connect("migration_report", autocommit=True)
             try:

@@ -87,6 +87,21 @@ options:
       - The page is not stored in the database. The JSON stored there holds everything it shows.
     type: bool
     default: true
+  controller_dir:
+    description:
+      - A directory on the controller to copy the report files into, by the module's action plugin, once they are
+        written on the host (the report role passes C(<report_dir>/<inventory_hostname>)). It is created with mode
+        0700, and each copy is written mode 0600, atomically, and checked against the sha256 of the file on the
+        host. The copies' paths are in RV(controller_paths). Nothing is copied in check mode.
+      - Handled on the controller; the module itself ignores it.
+    type: path
+    version_added: 2.0.0
+  _return_files:
+    description:
+      - Internal, set by the collection's action plugin for O(controller_dir). Do not set it.
+    type: bool
+    default: false
+    version_added: 2.0.0
   store:
     description:
       - Store the report in the table C(<ledger_table>_report) beside the ledger.
@@ -189,6 +204,11 @@ json:
     - C(absent) maps each figure that is V(null) (for example C(pre_migration.response_time)) to the reason.
   returned: report
   type: dict
+controller_paths:
+  description: With O(controller_dir), the copies on the controller (C(markdown), C(json) and, with O(html), C(html)).
+  returned: with O(controller_dir), not in check mode
+  type: dict
+  sample: {"markdown": "/home/ops/knowledgehub-reports/staging-db/2f1d7a4c-3d7e-4bb0-9d7f-6c1f0e4f3b11.md"}
 paths:
   description: The files written (in check mode, the files that would be written). These are C(markdown), C(json)
     and, with O(html), C(html), or C(snapshot).
@@ -236,6 +256,8 @@ def main():
         facts=dict(type="dict", default={}),
         ledger_table=dict(type="str", default="migration_log"),
         ledger_schema=dict(type="str", default="public"),
+        controller_dir=dict(type="path"),
+        _return_files=dict(type="bool", default=False),
     )
     module = new_module(argument_spec)
     job = ReportJob(module.params, module.check_mode)

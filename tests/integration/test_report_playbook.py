@@ -66,6 +66,10 @@ def test_a_run_and_its_report_on_the_controller_in_the_database_and_the_stats(in
     assert proc.returncode == 0, proc.stdout[-4000:]
     md, data = copies(controller, run_id)
     assert not PLACEHOLDER.findall(md), PLACEHOLDER.findall(md)
+    # the copies are the host's files, byte for byte (the HTML page too)
+    for suffix in (".md", ".json", ".html"):
+        name = run_id + suffix
+        assert (controller / name).read_bytes() == (tmp_path / "host-reports" / name).read_bytes(), name
 
     counts = {t: int(legacy_db.sql("SELECT count(*) FROM %s" % t)) for t in COUNTED}
     assert data["post_migration"]["record_counts"] == counts == data["pre_migration"]["record_counts"]
