@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils import _snapshot
 from ansible_collections.knowledgehub.migration.plugins.module_utils._archive import (
     archive_digest,
     archive_entries,
@@ -76,7 +77,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._pgargs imp
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._process import ProcessError, check
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import bytes_ticker, reporter
-from ansible_collections.knowledgehub.migration.plugins.module_utils import _snapshot
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     Target,
     pgsql,
@@ -344,16 +344,20 @@ class BackupRun(Job):
         taken = self.s.pop("snapshot_taken", None)
         if taken is None:
             return
-        if isinstance(taken, BaseException):
-            reason = getattr(taken, "message", None) or first_line(taken)
-            raise BackupError("The backup %s of %s is verified and recorded, but the snapshot of %s could not be read "
-                              "beside it: %s. No snapshot file was written; take one with pg_validate snapshot=take "
-                              "before migrating." % (self.result["backup_id"], self.s["database"]["name"],
-                                                     ", ".join(self.result["snapshot"]["tables"]), reason),
-                              {"backup_id": self.result["backup_id"], "path": self.result.get("path")})
-        private_dir(os.path.dirname(self.s["snapshot_file"]), self.result)
-        self.result["snapshot"] = _snapshot.store(self.s["snapshot_file"], taken, self.p["snapshot_keep_last"],
-                                                  self.s["snapshot_read_s"])
+        try:
+            if isinstance(taken, BaseException):
+                raise taken
+            private_dir(os.path.dirname(self.s["snapshot_file"]), self.result)
+            self.result["snapshot"] = _snapshot.store(self.s["snapshot_file"], taken, self.p["snapshot_keep_last"],
+                                                      self.s["snapshot_read_s"])
+        except (Failure, psycopg2.Error, OSError) as exc:
+            reason = exc.message.replace(" Nothing was written.", "") if isinstance(exc, Failure) else first_line(exc)
+            raise BackupError("The backup %s of %s is verified and recorded, but the snapshot of %s could not be taken "
+                              "beside it: %s The backup is kept; no snapshot file was written. Take one with "
+                              "pg_validate snapshot=take before migrating." % (
+                                  self.result["backup_id"], self.s["database"]["name"],
+                                  ", ".join(self.result["snapshot"]["tables"]), reason.rstrip(".") + "."),
+                              {"backup_id": self.result["backup_id"], "path": self.result.get("path")}) from None
 
     def _record(self, argv: list[str], partial: str, final: str, backup_id: str, now: Any, result: Any,
                 warnings: list[str], entries: list[Any], expected: list[tuple[str, str, str]], digest: dict[str, Any],

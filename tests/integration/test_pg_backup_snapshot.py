@@ -10,14 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import stat
 import threading
+import time
 
 import pytest
 
 from support.backups import manifest_of, nothing_recorded
-from support.database import app_connection
-from support.modules import backup, failed, migrate, ok, run_module
+from support.database import app_connection, superuser_connection
+from support.modules import backup, failed, migrate, ok, run_module, start_module
 from support.paths import MIGRATIONS
 
 pytestmark = pytest.mark.legacy_chunks(400)
@@ -135,9 +137,61 @@ def test_a_snapshot_that_cannot_be_read_fails_and_keeps_the_verified_backup(lega
     result = backup(legacy_db, str(backup_dir), run_id=RUN_ID, tables=["documents"], snapshot_dir=str(reports),
                     snapshot_tables=["documents", "kh_private"])
     message = failed(result)
-    assert "is verified and recorded, but the snapshot of public.documents, public.kh_private could not be read" \
+    assert "is verified and recorded, but the snapshot of public.documents, public.kh_private could not be taken" \
         in message and "permission denied" in message and "Traceback" not in message
     kept = [n for n in os.listdir(backup_dir) if n.endswith(".manifest.json")]
     assert len(kept) == 1 and result["backup_id"] in kept[0]
     assert manifest_of(dict(manifest=str(backup_dir / kept[0])))["verified"] is True
     assert not (reports / ("%s.snapshot.json" % RUN_ID)).exists()
+
+
+def test_a_snapshot_file_that_cannot_be_written_fails_and_keeps_the_verified_backup(legacy_db, tmp_path):
+    backup_dir, reports = tmp_path / "backups", tmp_path / "reports"
+    reports.mkdir(mode=0o700)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("{}")
+    (reports / ("%s.snapshot.json" % RUN_ID)).symlink_to(elsewhere)
+    result = backup(legacy_db, str(backup_dir), run_id=RUN_ID, snapshot_tables=TABLES, snapshot_dir=str(reports),
+                    snapshot_overwrite=True)
+    message = failed(result)
+    assert "is verified and recorded, but the snapshot of public.ai_memories" in message
+    assert "is a symbolic link" in message and "Nothing was written" not in message, message
+    assert elsewhere.read_text() == "{}"  # never written through the link
+    assert manifest_of(dict(manifest=str(backup_dir / (result["backup_id"] + ".manifest.json"))))["verified"] is True
+
+
+def test_a_backup_killed_while_its_snapshot_is_read_leaves_no_snapshot_and_the_next_run_takes_it(
+        legacy_db, tmp_path, cluster):
+    backup_dir, reports = tmp_path / "backups", tmp_path / "reports"
+    tables = ["kh_large"] + TABLES
+    # a table whose read takes a second or so (not dumped: tables=documents), so the module is killed while it reads
+    # it (the snapshot's first cursor, kh_snapshot_0)
+    legacy_db.sql("CREATE TABLE kh_large (id int PRIMARY KEY, v text); INSERT INTO kh_large SELECT i, md5(i::text) "
+                  "FROM generate_series(1, 1500000) i; ANALYZE kh_large; GRANT SELECT ON kh_large TO knowledgehub")
+    observer = superuser_connection(cluster, legacy_db.name)
+    observer.autocommit = True
+    proc = start_module("pg_backup", dict(legacy_db.params, backup_dir=str(backup_dir), run_id=RUN_ID,
+                                          tables=["documents"], snapshot_tables=tables, snapshot_dir=str(reports)))
+    reading, deadline = 0, time.monotonic() + 60
+    with observer.cursor() as cur:
+        while not reading and time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                        "'knowledgehub.migration pg_backup snapshot' AND query LIKE '%kh\\_snapshot\\_0%'")
+            reading = cur.fetchone()[0]
+            time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert reading, "the module was not seen reading kh_large"
+    assert not reports.exists() or os.listdir(reports) == []  # no snapshot file, no temporary one
+    with observer.cursor() as cur:  # the killed module's sessions end with it
+        left, deadline = 1, time.monotonic() + 30
+        while left and time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
+                        "'knowledgehub.migration pg_backup%'")
+            left = cur.fetchone()[0]
+            time.sleep(0.1)
+    observer.close()
+    assert left == 0
+    again = ok(backup(legacy_db, str(backup_dir), run_id=RUN_ID, tables=["documents"], snapshot_tables=tables,
+                      snapshot_dir=str(reports)))
+    assert again["snapshot"]["action"] == "write" and again["snapshot"]["tables"]["public.kh_large"] == 1500000
