@@ -19,6 +19,7 @@ manifest, never before, never for a failed backup.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import getpass
 import json
 import os
@@ -26,7 +27,8 @@ import re
 import shutil
 import socket
 import stat
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import LedgerError
@@ -156,6 +158,71 @@ def fsync_dir(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ``.writing-<archive>.partial``: held locked (flock) by the process writing that archive, for as long as it writes.
+WRITING_PREFIX = ".writing-"
+
+
+@contextmanager
+def writing(partial: str) -> Iterator[None]:
+    """Hold a lock beside the archive ``partial`` while it is written. The kernel drops the lock when the process
+    ends, killed with -9 too, so ``sweep_partials`` tells an archive nobody writes any more from one still written."""
+    lock = os.path.join(os.path.dirname(partial), WRITING_PREFIX + os.path.basename(partial))
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        try:
+            os.unlink(lock)
+        finally:
+            os.close(fd)
+
+
+def sweep_partials(backup_dir: str) -> list[str]:
+    """Remove what a backup killed while it wrote left in ``backup_dir``: each ``*.partial`` archive (file or
+    directory) whose writer no longer holds its lock (``writing``), and such locks. An archive still being written
+    (by another run) is left alone. Returns the paths removed."""
+    removed = []
+    for entry in sorted(os.scandir(backup_dir), key=lambda e: e.name):
+        name = entry.name
+        if name.startswith(WRITING_PREFIX) and name.endswith(PARTIAL_SUFFIX):
+            partial, lock = os.path.join(backup_dir, name[len(WRITING_PREFIX):]), entry.path
+        elif name.endswith(PARTIAL_SUFFIX) and not name.startswith("."):
+            partial, lock = entry.path, os.path.join(backup_dir, WRITING_PREFIX + name)
+            if os.path.lexists(lock):
+                continue  # judged with its lock, above or below
+        else:
+            continue
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            fd = None  # a partial without a lock: its writer finished meanwhile (then it is gone) or is long dead
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # still being written
+            for path in (partial, lock):
+                if os.path.lexists(path) and (path != lock or fd is not None):
+                    remove_path(path)
+                    removed.append(path)
+        finally:
+            if fd is not None:
+                os.close(fd)
+    return removed
+
+
+def sweep(backup_dir: str, result: dict[str, Any]) -> None:
+    """``sweep_partials``, said in ``result`` (``swept`` and a warning) when it removed anything."""
+    swept = sweep_partials(backup_dir)
+    if swept:
+        result["swept"] = swept
+        result.setdefault("warnings", []).append(
+            "Removed what a backup killed while it wrote left in %s: %s." % (backup_dir, ", ".join(
+                os.path.basename(p) for p in swept)))
 
 
 def remove_path(path: str) -> None:

@@ -49,7 +49,9 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
     record_recovery_point,
     remove_path,
     space_verdict,
+    sweep,
     utcnow,
+    writing,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import (
     TableInfo,
@@ -223,18 +225,20 @@ class BackupRun(Job):
     def apply(self, plan: dict[str, Any]) -> dict[str, Any]:
         now = utcnow()
         private_dir(self.backup_dir, self.result)
+        sweep(self.backup_dir, self.result)
         backup_id = new_backup_id(self.backup_dir, self.label, now)
         final = os.path.join(self.backup_dir, backup_id + EXTENSIONS[self.fmt])
         partial = final + PARTIAL_SUFFIX
         argv = self._argv(partial, self.s["snapshot"])
         self.result.update(backup_id=backup_id, cmd=self.s["client"].executor.describe(argv))
-        try:
-            self._dump_and_verify(argv, partial, final, backup_id, now)
-        except BaseException as exc:
-            self._discard(partial, final)
-            if self.result.get("failed_path") and isinstance(exc, Failure):
-                exc.details["failed_path"] = self.result["failed_path"]
-            raise
+        with writing(partial):
+            try:
+                self._dump_and_verify(argv, partial, final, backup_id, now)
+            except BaseException as exc:
+                self._discard(partial, final)
+                if self.result.get("failed_path") and isinstance(exc, Failure):
+                    exc.details["failed_path"] = self.result["failed_path"]
+                raise
         self.result.update(record_recovery_point(self.p, self.result))
         self._store_snapshot()
         return self.result

@@ -30,6 +30,7 @@ import shutil
 import stat
 import tarfile
 import time
+from contextlib import nullcontext
 from typing import IO, Any
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._archive import sha256_file
@@ -41,7 +42,9 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_sto
     private_dir,
     remove_path,
     space_verdict,
+    sweep,
     utcnow,
+    writing,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._compose import (
     ComposeError,
@@ -249,6 +252,7 @@ class FilesBackup(Job):
 
     def apply(self, plan: dict[str, Any]) -> dict[str, Any]:
         private_dir(self.backup_dir, self.result)
+        sweep(self.backup_dir, self.result)
         created = utcnow().isoformat()
         if self.kind == "config":
             self._config(created)
@@ -272,13 +276,14 @@ class FilesBackup(Job):
     def _config(self, created: str) -> None:
         project_dir, paths = self.p.get("project_dir"), self.s["paths"]
         backup_id, final, partial = self._names()
-        try:
-            written = write_config_tar(partial, paths, project_dir, self.compress)
-            check = read_back(partial, written["files"])
-            os.replace(partial, final)
-        except BaseException:
-            remove_path(partial)
-            raise
+        with writing(partial):
+            try:
+                written = write_config_tar(partial, paths, project_dir, self.compress)
+                check = read_back(partial, written["files"])
+                os.replace(partial, final)
+            except BaseException:
+                remove_path(partial)
+                raise
         self._record(backup_id, final, created, {
             "paths": paths, "project_dir": project_dir,
             "entries": written["entries"],
@@ -306,20 +311,23 @@ class FilesBackup(Job):
     def _volume(self, created: str) -> None:
         project, service, mount, running = self.s["project"], self.s["service"], self.s["mount"], self.s["running"]
         backup_id, final, partial = self._names()
-        raw = partial + ".tar" if self.compress else partial
-        try:
-            timing = self._archive_stopped(project, service, self.s["others"], running, mount["target"], raw)
-            if self.compress:
-                compress_file(raw, partial)
-                os.unlink(raw)
-            check = read_back(partial)
-            if check["entries"] == 0:
-                raise BackupError("The archive of volume %s is empty; it was not recorded as a backup." % mount["name"])
-            os.replace(partial, final)
-        except BaseException:
-            for path in (raw, partial):
-                remove_path(path)
-            raise
+        # the tar before gzip: <backup_id>.tar.partial, a partial archive of its own (its own writing lock)
+        raw = final[:-len(".gz")] + PARTIAL_SUFFIX if self.compress else partial
+        with writing(partial), writing(raw) if raw != partial else nullcontext():
+            try:
+                timing = self._archive_stopped(project, service, self.s["others"], running, mount["target"], raw)
+                if self.compress:
+                    compress_file(raw, partial)
+                    os.unlink(raw)
+                check = read_back(partial)
+                if check["entries"] == 0:
+                    raise BackupError("The archive of volume %s is empty; it was not recorded as a backup."
+                                      % mount["name"])
+                os.replace(partial, final)
+            except BaseException:
+                for path in (raw, partial):
+                    remove_path(path)
+                raise
         self._record(backup_id, final, created, {
             "project_dir": self.p["project_dir"], "service": service, "volume": mount,
             "stopped_services": running, "durations_ms": timing,

@@ -15,7 +15,8 @@ description:
     a C(config/) directory...) or a named O(volume) of a compose service, such as C(postgres_data) of C(db).
   - Each archive is a tar file (gzip level 1 by default) with a JSON manifest beside it, under the same rules as
     M(knowledgehub.migration.pg_backup). It is written as C(.partial) and verified, then made 0600 and renamed. Only
-    then is the manifest written. O(keep_last) retention counts verified archives only, per O(label) and kind
+    then is the manifest written. The archive of a backup killed while it writes is removed by the next backup into
+    the same directory (RV(swept)). O(keep_last) retention counts verified archives only, per O(label) and kind
     (C(config) or C(volume)), never a database backup that shares the label.
   - For O(paths), every file is hashed while it is archived. The archive is then read back and each file's sha256
     compared, so the archive holds exactly the bytes that were read. The manifest lists each file with its sha256
@@ -150,6 +151,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+swept:
+  description: What a backup killed while it wrote (kill -9 too) had left in O(backup_dir), removed before this one
+    was written. Each archive is written as C(.partial) beside a lock file (C(.writing-<archive>)) that its process
+    holds locked until it ends, so an archive another run is still writing is never removed.
+  returned: when something was removed
+  type: list
+  elements: str
 kind:
   description: V(config) or V(volume).
   returned: always

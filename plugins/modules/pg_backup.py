@@ -28,7 +28,8 @@ description:
     never on its command line and never in a file, and pg_dump is killed if the module dies. It is never written to
     the manifest or returned.
   - A backup that fails (pg_dump error, disk full, verification) is removed, or renamed C(.failed) with
-    O(keep_failed). It never gets a manifest, and O(keep_last) retention never counts it.
+    O(keep_failed). It never gets a manifest, and O(keep_last) retention never counts it. The archive of a backup
+    killed while it writes (kill -9 too) is removed by the next backup into the same directory (RV(swept)).
   - With O(format=clone), makes a recovery point instead, C(CREATE DATABASE <db>_rp_<timestamp> TEMPLATE <db>). The
     copy is made at file level and takes seconds, not the minutes of a logical restore. While it is made, new
     connections to the database are refused and its sessions must end within O(drain_timeout). The module fails and
@@ -488,6 +489,13 @@ disk_free_bytes:
   returned: success, not in check mode
   type: int
   sample: 52613349376
+swept:
+  description: What a backup killed while it wrote (kill -9 too) had left in O(backup_dir), removed before this one
+    was written. Each archive is written as C(.partial) beside a lock file (C(.writing-<archive>)) that its process
+    holds locked until it ends, so an archive another run is still writing is never removed.
+  returned: when something was removed
+  type: list
+  elements: str
 failed_path:
   description: Where a failed archive was kept (O(keep_failed)).
   returned: failure with keep_failed

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import stat
 import subprocess
 import threading
@@ -335,3 +336,42 @@ def test_counts_match_the_archive_while_the_application_writes(legacy_db, backup
     assert int(copy.sql("SELECT count(*) FROM documents")) == counts["public.documents"]
     assert int(copy.sql("SELECT count(*) FROM ai_memories")) == counts["public.ai_memories"]
     assert legacy_db.sql("SELECT count(*) FROM ai_memories") == "0"
+
+
+def test_a_partial_archive_left_by_a_killed_backup_is_removed_by_the_next_and_a_live_one_is_not(
+        legacy_db, backup_dir, cluster):
+    # pg_dump is held at an uncommitted rename of a sequence: the module writes its archive until killed
+    blocker = superuser_connection(cluster, legacy_db.name)
+    blocker.cursor().execute("ALTER SEQUENCE sources_id_seq RENAME TO kh_test_blocked_seq")
+    try:
+        proc = start_module("pg_backup", dict(legacy_db.params, backup_dir=backup_dir))
+        deadline = time.monotonic() + 30
+        partials: list[str] = []
+        while not partials and time.monotonic() < deadline:
+            partials = [n for n in (os.listdir(backup_dir) if os.path.isdir(backup_dir) else [])
+                        if n.endswith(".partial") and not n.startswith(".")]
+            time.sleep(0.01)
+        assert partials, "pg_dump never started its archive"
+        # another backup into the same directory meanwhile: the archive still being written is not touched
+        other_db = legacy_db.name + "_other"
+        cluster.psql("CREATE DATABASE %s OWNER knowledgehub" % other_db)
+        try:
+            conn = superuser_connection(cluster, other_db)
+            conn.cursor().execute("CREATE TABLE t (id int PRIMARY KEY); ALTER TABLE t OWNER TO knowledgehub")
+            conn.commit()
+            conn.close()
+            other = ok(backup(legacy_db, backup_dir, login_db=other_db, label="other"))
+        finally:
+            cluster.psql("DROP DATABASE IF EXISTS %s" % other_db)
+        assert "swept" not in other and os.path.exists(os.path.join(backup_dir, partials[0]))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    left = sorted(n for n in os.listdir(backup_dir) if "partial" in n)
+    assert left == sorted([partials[0], ".writing-" + partials[0]])  # what kill -9 leaves
+    again = ok(backup(legacy_db, backup_dir))
+    assert sorted(os.path.basename(p) for p in again["swept"]) == left
+    assert "killed while it wrote" in str(again["warnings"])
+    assert [n for n in os.listdir(backup_dir) if "partial" in n] == []

@@ -91,3 +91,26 @@ def test_a_wide_backup_dir_is_tightened_and_said(tmp_path):
     _backup_store.private_dir(str(wide), again)
     _backup_store.private_dir(str(tmp_path / "new" / "dir"), again)
     assert again == {} and stat.S_IMODE(os.stat(tmp_path / "new" / "dir").st_mode) == 0o700
+
+
+def test_sweep_removes_what_no_writer_holds_and_leaves_what_one_does(tmp_path):
+    live = tmp_path / "kh_20261201T120000Z.dump.partial"
+    dead = tmp_path / "kh_20261201T110000Z.dump.partial"
+    dead_dir = tmp_path / "kh_20261201T100000Z.dir.partial"
+    lockless = tmp_path / "kh_20261130T100000Z.dump.partial"  # a version before the locks
+    stale_lock = tmp_path / ".writing-kh_20261129T100000Z.dump.partial"  # killed before pg_dump made its file
+    kept = [tmp_path / "kh_20261128T100000Z.dump", tmp_path / "kh_20261128T100000Z.dump.failed"]
+    for path in [dead, lockless, stale_lock] + kept:
+        path.write_text("x")
+    dead_dir.mkdir()
+    (dead_dir / "toc.dat").write_text("x")
+    (tmp_path / (".writing-" + dead.name)).write_text("")  # its writer's lock, no longer held
+    (tmp_path / (".writing-" + dead_dir.name)).write_text("")
+    with _backup_store.writing(str(live)):
+        live.write_text("being written")
+        removed = _backup_store.sweep_partials(str(tmp_path))
+        assert live.exists() and (tmp_path / (".writing-" + live.name)).exists()
+    assert sorted(os.path.basename(p) for p in removed) == sorted(
+        [dead.name, ".writing-" + dead.name, dead_dir.name, ".writing-" + dead_dir.name, lockless.name,
+         stale_lock.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name] + [p.name for p in kept])
