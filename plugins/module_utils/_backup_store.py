@@ -7,7 +7,9 @@ Every kind of backup (a dump, a clone, a configuration or volume archive) lives 
 one directory (0700, never a symbolic link; one that is wider is tightened, and that
 is said) as its archive (0600) and a JSON manifest beside it
 (``<backup_id>.manifest.json``). An archive is written as ``<name>.partial`` and
-renamed once verified; only then is its manifest written, atomically. So a backup
+renamed once verified; only then is its manifest written, atomically. While it is
+written, its process holds ``.writing-<name>.partial`` locked (``writing``): the next
+backup removes the partial archives of processes gone (``sweep_partials``). So a backup
 is a manifest saying ``verified: true``: retention and restores count nothing else,
 and a backup used up by a restore (``consumed_at``) no longer counts either.
 
