@@ -136,9 +136,7 @@ class BackupRun(Job):
             if self.scope != "full":
                 raise OptionError("snapshot_tables: the snapshot is read beside a dump of the whole data (scope=full), "
                                   "not scope=%s. Nothing was written." % self.scope)
-            if self.p["snapshot_keep_last"] < 0:
-                raise OptionError("snapshot_keep_last=%s must not be negative (0 keeps every snapshot file)."
-                                  % self.p["snapshot_keep_last"])
+            _snapshot.check_keep_last(self.p["snapshot_keep_last"])
             directory = check_backup_dir(os.path.abspath(self.p.get("snapshot_dir") or self.backup_dir))
             self.s["snapshot_file"] = _snapshot.snapshot_path(directory, self.p.get("run_id") or "")
         if self.scope == "data-only" and not self.p.get("tables"):

@@ -34,7 +34,7 @@ from typing import Any, Iterator
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import fsync_dir, write_json_atomic
 from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import resolve_tables
-from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure
+from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, OptionError
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_uuid
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import pgsql
@@ -67,6 +67,12 @@ def snapshot_path(backup_dir: str, run_id: str) -> str:
         raise SnapshotError("run_id=%r cannot name a file: give a UUID or letters, digits, '_', '.' and '-'. "
                             "Nothing was done." % run_id)
     return os.path.join(os.path.abspath(backup_dir), run_id + SUFFIX)
+
+
+def check_keep_last(keep_last: int) -> None:
+    """``snapshot_keep_last`` of pg_validate and pg_backup: refused when negative."""
+    if keep_last < 0:
+        raise OptionError("snapshot_keep_last=%s must not be negative (0 keeps every snapshot file)." % keep_last)
 
 
 def begin(conn: Any, statement_timeout: str, lock_timeout: str, exported: str | None = None) -> str:

@@ -36,6 +36,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._progress i
 from ansible_collections.knowledgehub.migration.plugins.module_utils._snapshot import (
     SnapshotError,
     begin,
+    check_keep_last,
     plan_take,
     read,
     snapshot_path,
@@ -71,9 +72,7 @@ def check_options(params: dict[str, Any]) -> dict[str, Any]:
     opts = dict(params)
     opts["statement_timeout"] = check_duration("statement_timeout", params["statement_timeout"])
     opts["lock_timeout"] = check_duration("lock_timeout", params["lock_timeout"])
-    if params["snapshot_keep_last"] < 0:
-        raise OptionError("snapshot_keep_last=%s must not be negative (0 keeps every snapshot file)."
-                          % params["snapshot_keep_last"])
+    check_keep_last(params["snapshot_keep_last"])
     if params["orphan_check_max_rows"] < 0:
         raise OptionError("orphan_check_max_rows=%s must not be negative." % params["orphan_check_max_rows"])
     for version in params.get("versions") or []:
