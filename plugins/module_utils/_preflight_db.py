@@ -137,6 +137,16 @@ def _locks_on(cur: Any, oids: list[int]) -> list[dict[str, Any]]:
                   WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                     AND l.relation = ANY(%s::oid[])
+                    -- an autovacuum worker cancels itself when it blocks a lock request, unless it prevents
+                    -- wraparound: only that one is in the way. A role without pg_read_all_stats sees no
+                    -- backend_type of a worker: a vacuum or analyze it cannot see is taken for one, as
+                    -- _databases.sessions does (were it not, the migration's lock_timeout ends its wait)
+                    AND NOT coalesce((a.backend_type = 'autovacuum worker'
+                                      OR (a.backend_type IS NULL
+                                          AND (EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p WHERE p.pid = l.pid)
+                                               OR EXISTS (SELECT 1 FROM pg_stat_progress_analyze p
+                                                           WHERE p.pid = l.pid))))
+                                     AND coalesce(a.query, '') NOT LIKE '%%to prevent wraparound%%', false)
                   ORDER BY l.pid, l.relation""", (oids,))
     return [dict(zip(("oid", "relation", "mode") + _SESSION_KEYS, r)) for r in cur.fetchall()]
 

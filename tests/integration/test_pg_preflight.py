@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -210,6 +211,27 @@ def test_a_session_holding_a_lock_the_first_file_waits_for_fails_naming_it(legac
     finally:
         holder.close()
     assert fingerprint(legacy_db) == before
+
+
+def test_an_autovacuum_worker_on_a_table_the_first_file_locks_is_not_in_the_way(legacy_db, tmp_path, cluster):
+    """An autovacuum worker cancels itself when it blocks a lock request (unless it prevents wraparound): a vacuum of
+    chunks, which 004 locks, must not fail the sessions check."""
+    legacy_db.sql("ALTER TABLE chunks SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0, "
+                  "autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1); "
+                  "UPDATE chunks SET token_count = token_count")
+    workers = "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND backend_type = 'autovacuum worker' " \
+              "AND query LIKE '%%chunks%%'" % legacy_db.name
+    cluster.psql("ALTER SYSTEM SET autovacuum_naptime = 1; SELECT pg_reload_conf()")
+    try:
+        deadline = time.monotonic() + 60
+        while cluster.psql(workers).strip() == "0" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert cluster.psql(workers).strip() == "1", "no autovacuum worker came to chunks within 60 s"
+        result = preflight(legacy_db, tmp_path)
+        assert cluster.psql(workers).strip() == "1", "the worker left before the check could see it"
+        assert checks(result)["sessions"]["status"] != "fail", checks(result)["sessions"]["message"]
+    finally:
+        cluster.psql("ALTER SYSTEM RESET autovacuum_naptime; SELECT pg_reload_conf()")
 
 
 def test_a_lock_that_blocks_nothing_pending_and_an_idle_transaction_only_warn(legacy_db, tmp_path):
