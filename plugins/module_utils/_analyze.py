@@ -11,8 +11,9 @@ Which tables: read from each applied file by the lock analysis (``_locks``):
 those the file creates (``CREATE TABLE``, with or without ``IF NOT EXISTS``), and
 those a statement takes ROW EXCLUSIVE or a stronger lock on (writes, DDL),
 except statements that change no data and no column (LOCK TABLE, COMMENT,
-ANALYZE, VACUUM, CREATE/DROP TRIGGER). A table a new foreign key references
-is among them. Procedural code (DO blocks) writes where the analysis cannot
+ANALYZE, VACUUM, CREATE/DROP TRIGGER). A table whose only lock is for a new
+foreign key (the table it is added to, the table it references) is not: its
+rows and columns are as they were. Procedural code (DO blocks) writes where the analysis cannot
 see: such statements are counted (``procedural_statements``), their tables
 are not guessed. Of those names, what exists after the run and is a table,
 partitioned table or materialized view is analyzed.
@@ -37,11 +38,13 @@ from typing import Any, Iterable
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
     LOCK_MODES,
+    NEW_NOTE,
     UNKNOWN,
     file_locks,
     relations_created,
     tokenize,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_ddl import FOREIGN_KEY_ONLY
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_names import read_name, skip_words
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import Target, pgsql, psycopg2
 
@@ -63,6 +66,15 @@ def _created_if_not_exists(text: str) -> set[str]:
     return {name} if name else set()
 
 
+def _changes(lock: dict[str, Any]) -> bool:
+    """Whether a statement's lock is one that writes rows or changes columns: ROW EXCLUSIVE or stronger, and not
+    only for a new foreign key."""
+    if lock["mode"] == UNKNOWN or LOCK_MODES.index(lock["mode"]) < _CHANGES:
+        return False
+    reasons = [note for note in lock["note"].split("; ") if note != NEW_NOTE]
+    return not reasons or not all(note in FOREIGN_KEY_ONLY for note in reasons)
+
+
 def touched_tables(files: Iterable[Any]) -> tuple[list[str], int]:
     """The relations the files (MigrationFile) create or change, in the order met; and how many statements are
     procedural code whose tables the analysis cannot name."""
@@ -75,8 +87,7 @@ def touched_tables(files: Iterable[Any]) -> tuple[list[str], int]:
             if any(lock["mode"] == UNKNOWN for lock in entry["locks"]):
                 procedural += 1
             if not stmt.starts_with(*_NO_DATA):
-                found |= {lock["relation"] for lock in entry["locks"]
-                          if lock["mode"] != UNKNOWN and LOCK_MODES.index(lock["mode"]) >= _CHANGES}
+                found |= {lock["relation"] for lock in entry["locks"] if _changes(lock)}
             names.extend(sorted(name for name in found if name not in names))
     return names, procedural
 

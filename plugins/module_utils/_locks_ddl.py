@@ -40,6 +40,12 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_name
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._sqllex import Token
 
+# The notes of the locks a new foreign key takes on its table and on the table it references: no row and no column
+# of either changes (the post-run ANALYZE leaves such a table out).
+REFERENCED = "referenced by a new foreign key"
+ADD_FOREIGN_KEY = "ADD FOREIGN KEY: SHARE ROW EXCLUSIVE"
+FOREIGN_KEY_ONLY = (REFERENCED, ADD_FOREIGN_KEY)
+
 # -- ALTER TABLE ----------------------------------------------------------------
 
 # Storage parameters whose SET/RESET takes only SHARE UPDATE EXCLUSIVE (others: ACCESS EXCLUSIVE).
@@ -64,7 +70,7 @@ def _references(toks: list[Token], own: str | None) -> list[dict[str, Any]]:
         if tok.up == "REFERENCES":
             name, _end = read_name(toks, i + 1)
             if name and name != own:
-                locks.append(lock_on(name, SHARE_ROW_EXCLUSIVE, "referenced by a new foreign key"))
+                locks.append(lock_on(name, SHARE_ROW_EXCLUSIVE, REFERENCED))
     return locks
 
 
@@ -73,7 +79,7 @@ def _add_subcommand(cmd: list[Token], table: str) -> list[dict[str, Any]]:
     i = 3 if cmd[1].up == "CONSTRAINT" else 1
     kind = cmd[i].up if i < len(cmd) else ""
     if kind == "FOREIGN":
-        return [lock_on(table, SHARE_ROW_EXCLUSIVE, "ADD FOREIGN KEY: SHARE ROW EXCLUSIVE")] + _references(cmd, table)
+        return [lock_on(table, SHARE_ROW_EXCLUSIVE, ADD_FOREIGN_KEY)] + _references(cmd, table)
     if kind in ("CHECK", "UNIQUE", "PRIMARY", "EXCLUDE"):
         return [lock_on(table, ACCESS_EXCLUSIVE, "ADD %s: ACCESS EXCLUSIVE" % kind)]
     return [lock_on(table, ACCESS_EXCLUSIVE, "ADD COLUMN: ACCESS EXCLUSIVE")] + _references(cmd, table)

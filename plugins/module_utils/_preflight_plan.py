@@ -28,6 +28,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._locks impo
     statement_locks,
     summary,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_ddl import REFERENCED
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_modes import (
     ACCESS_SHARE,
     ANY_RELATION,
@@ -114,7 +115,7 @@ def need_of(words: tuple[str, ...], lock: dict[str, Any]) -> tuple[str, ...] | N
         return None
     note, mode = lock.get("note") or "", lock["mode"]
     head = words[0] if words else ""
-    if "referenced by a new foreign key" in note:
+    if REFERENCED in note:
         return ("REFERENCES",)
     if "foreign key" in note.replace("-", " "):
         return None  # checks and ON DELETE actions run with the rights of the constraint's owner
