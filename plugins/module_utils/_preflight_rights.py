@@ -9,7 +9,10 @@
 * on each relation the pending files touch and do not create (``_preflight_plan.requirements``):
   ownership, that is membership in the owning role (``pg_has_role(owner, 'USAGE')``, what PostgreSQL
   itself tests for ALTER, DROP, CREATE INDEX ...), or a table privilege (``has_table_privilege``);
-* SELECT, INSERT and UPDATE on an existing ledger.
+* SELECT, INSERT and UPDATE on an existing ledger;
+* when the run takes backups (``backup_count``): SELECT on every table and sequence, and USAGE on every schema, that
+  pg_dump of the whole database reads (extension members and the system's schemas aside). pg_dump stops at the first
+  one it may not read, and a recovery point that cannot be taken fails the run at its first write.
 
 A superuser passes with observed "superuser". Read-only: catalog functions only.
 """
@@ -101,8 +104,40 @@ def _ledger_gaps(cur: Any, job: Any) -> list[str]:
     return gaps
 
 
+# What pg_dump of the whole database reads, and the role may not: tables, partitioned tables, materialized views
+# and sequences of the user's schemas, extension members aside (pg_dump dumps their data only when the extension
+# says so). Each row: kind, schema, name, whether the schema lacks USAGE.
+_UNREADABLE = """
+SELECT CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END, n.nspname, c.relname,
+       NOT has_schema_privilege(n.oid, 'USAGE')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'm', 'S') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                   AND d.deptype = 'e')
+   AND (NOT has_schema_privilege(n.oid, 'USAGE')
+        OR NOT CASE c.relkind WHEN 'S' THEN has_sequence_privilege(c.oid, 'SELECT')
+                              ELSE has_table_privilege(c.oid, 'SELECT') END)
+ ORDER BY 2, 3
+"""
+
+
+def _dump_gaps(cur: Any) -> list[str]:
+    """What the backups' pg_dump could not read (``_UNREADABLE``)."""
+    cur.execute(_UNREADABLE)
+    gaps = []
+    for kind, schema, name, no_usage in cur.fetchall():
+        qualified = "%s.%s" % (schema, name)
+        if no_usage:
+            gaps.append("USAGE on schema %s, which the backups read (%s %s) (GRANT USAGE ON SCHEMA %s TO <user>)"
+                        % (schema, kind, qualified, schema))
+        else:
+            gaps.append("SELECT on %s %s, which the backups read (GRANT SELECT ON %s%s TO <user>)"
+                        % (kind, qualified, "SEQUENCE " if kind == "sequence" else "", qualified))
+    return gaps
+
+
 def privileges_check(job: Any) -> dict[str, Any]:
-    """Can the migration user run the pending files and write the ledger?"""
+    """Can the migration user run the pending files, write the ledger, and read what the backups dump?"""
     with job.conn.cursor() as cur:
         user, superuser = _one(cur, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
         if superuser:
@@ -111,7 +146,8 @@ def privileges_check(job: Any) -> dict[str, Any]:
         gaps = _schema_gaps(cur, schemas) + _ledger_gaps(cur, job)
         needs = requirements(job.migration_plan) if job.migration_plan is not None else []
         relation_gaps, asked = _relation_gaps(cur, needs)
-    gaps += relation_gaps
+        # what the migration itself needs first, then what only its backups need
+        gaps += relation_gaps + (_dump_gaps(cur) if job.params.get("backup_count") else [])
     observed = {"user": user, "schemas": schemas, "relations_checked": asked, "missing": len(gaps)}
     threshold = {"missing": 0}
     scope = "" if job.migration_plan is not None else (
@@ -119,7 +155,9 @@ def privileges_check(job: Any) -> dict[str, Any]:
     if not gaps:
         return make_check("privileges", PASS, observed, threshold,
                           "%s may create objects in %s and do what the pending files do on the %d existing "
-                          "relation(s) they touch.%s" % (user, ", ".join(schemas) or "no schema", asked, scope))
+                          "relation(s) they touch%s.%s" % (user, ", ".join(schemas) or "no schema", asked,
+                                                           ", and read every table the backups dump"
+                                                           if job.params.get("backup_count") else "", scope))
     return make_check("privileges", FAIL, observed, threshold,
                       "%s lacks %d right(s) the migration needs: %s. Grant them, or run the migration as the "
                       "owner of the tables.%s" % (user, len(gaps), "; ".join(gaps[:3]) + (

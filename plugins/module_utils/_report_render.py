@@ -155,7 +155,9 @@ def results_fields(report: dict[str, Any]) -> list[tuple[str, str]]:
     if not res["phases"]:
         fields.append(("Phases", "not recorded (facts.phases is empty); the ledger rows below are this run's"))
     for phase in res["phases"]:
-        fields.append(("%s Migration" % phase["name"].capitalize(), phase_text(phase)))
+        # "migration": the failure of a run whose phase is not known (see _report_build._phases)
+        label = "Migration" if phase["name"] == "migration" else "%s Migration" % phase["name"].capitalize()
+        fields.append((label, phase_text(phase)))
     validation = res["validation"] or report["absent"].get("results.validation")
     if res["validation_detail"]:
         validation += " (%s)" % gate_detail(res["validation_detail"])

@@ -140,6 +140,9 @@ options:
     description:
       - How many backups of the database the run will keep in O(backup_dir). The migrate role takes one before the
         migration and one after each phase.
+      - With one or more, the check C(privileges) also asks for SELECT on every table and sequence, and USAGE on
+        every schema, that pg_dump of the whole database reads (extension members aside). V(0) is a run without
+        backups.
     type: int
     default: 1
   clone_points:

@@ -100,6 +100,32 @@ def test_a_failed_preflight_stops_the_play_before_anything_is_written(inventory,
     assert written(legacy_db, tmp_path) == before  # no baseline, no backup, no snapshot, no report
 
 
+def test_a_failed_recovery_point_before_the_run_gets_its_migration_log_too(inventory, legacy_db, tmp_path):
+    # a table the application role may not read (the superuser's): the pre-flight names it before anything is
+    # written; without the pre-flight, the before point's backup fails on it
+    legacy_db.sql("CREATE TABLE kh_private (id int PRIMARY KEY); REVOKE ALL ON kh_private FROM PUBLIC")
+    before = written(legacy_db, tmp_path)
+    proc = play(inventory)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode != 0 and "Pre-flight failed" in out and "GRANT SELECT ON public.kh_private" in out
+    assert written(legacy_db, tmp_path) == before
+    proc = play(inventory, "-e", "migrate_preflight=false")
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert "permission denied for table kh_private" in out and "MIGRATION FAILED on kh-staging" in out, out[-4000:]
+    assert not {r["version"] for r in legacy_db.ledger() if r["status"] != "baseline"}  # nothing migrated
+    assert not list((tmp_path / "backups").glob("*.manifest.json"))
+    [md_path] = list((tmp_path / "controller" / "kh-staging").glob("*.md"))
+    md = md_path.read_text(encoding="utf-8")
+    data = json.loads(md_path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert data["verdict"] == "FAILED" and "permission denied for table kh_private" in md
+    assert data["recovery_points"] == [] and data["rollback"]["status"] == "Not Required"
+    assert "- Migration: FAILED" in md and "Migration Migration" not in md
+    assert data["pre_migration"]["record_counts"] == data["post_migration"]["record_counts"]
+    assert not PLACEHOLDER.findall(md), PLACEHOLDER.findall(md)
+    assert legacy_db.sql("SELECT verdict FROM migration_log_report") == "FAILED"
+
+
 def test_a_failed_validation_fails_the_run_and_the_migration_log_says_so(inventory, legacy_db, tmp_path,
                                                                          migrations_copy):
     # a later file drops an index 004's expectations list: every migration applies, the validation catches it

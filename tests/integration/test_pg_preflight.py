@@ -120,6 +120,24 @@ def test_a_user_without_the_rights_fails_with_what_to_grant(legacy_db, weak_role
     assert fingerprint(legacy_db) == before
 
 
+def test_a_table_the_backups_cannot_read_fails_before_the_recovery_point_would(legacy_db, tmp_path):
+    # the superuser's table, not granted: pg_dump of the database would stop at it (the before point, the run's
+    # first write); a sequence the same
+    legacy_db.sql("CREATE TABLE kh_private (id int PRIMARY KEY); REVOKE ALL ON kh_private FROM PUBLIC; "
+                  "CREATE SEQUENCE kh_private_seq; REVOKE ALL ON SEQUENCE kh_private_seq FROM PUBLIC")
+    before = fingerprint(legacy_db)
+    result = preflight(legacy_db, tmp_path)
+    message = failed(result)
+    assert own(result["failed_checks"]) == ["privileges"], result["failed_checks"]
+    text = " ".join(checks(result)["privileges"]["details"])
+    assert "SELECT on table public.kh_private, which the backups read (GRANT SELECT ON public.kh_private" in text
+    assert "SELECT on sequence public.kh_private_seq" in text and "GRANT SELECT ON SEQUENCE" in text
+    assert "kh_private" in message and "Traceback" not in message
+    # a run without backups does not need to read it
+    assert checks(ok(preflight(legacy_db, tmp_path, backup_count=0)))["privileges"]["status"] == "pass"
+    assert fingerprint(legacy_db) == before
+
+
 def test_membership_in_the_owning_role_is_ownership_and_a_superuser_passes(legacy_db, weak_role, tmp_path):
     name, password = weak_role
     legacy_db.pg.psql("GRANT knowledgehub TO %s" % name)
