@@ -100,7 +100,8 @@ def test_a_failed_preflight_stops_the_play_before_anything_is_written(inventory,
     assert written(legacy_db, tmp_path) == before  # no baseline, no backup, no snapshot, no report
 
 
-def test_a_failed_recovery_point_before_the_run_gets_its_migration_log_too(inventory, legacy_db, tmp_path):
+@pytest.mark.parametrize("on_failure", ["stop", "rollback_script"])
+def test_a_failed_recovery_point_before_the_run_gets_its_migration_log_too(inventory, legacy_db, tmp_path, on_failure):
     # a table the application role may not read (the superuser's): the pre-flight names it before anything is
     # written; without the pre-flight, the before point's backup fails on it
     legacy_db.sql("CREATE TABLE kh_private (id int PRIMARY KEY); REVOKE ALL ON kh_private FROM PUBLIC")
@@ -109,7 +110,8 @@ def test_a_failed_recovery_point_before_the_run_gets_its_migration_log_too(inven
     out = " ".join(proc.stdout.split())
     assert proc.returncode != 0 and "Pre-flight failed" in out and "GRANT SELECT ON public.kh_private" in out
     assert written(legacy_db, tmp_path) == before
-    proc = play(inventory, "-e", "migrate_preflight=false")
+    # with rollback_script there is nothing of the run to revert: the run still ends with its log
+    proc = play(inventory, "-e", "migrate_preflight=false", "-e", "migrate_on_failure=%s" % on_failure)
     assert proc.returncode != 0
     out = " ".join(proc.stdout.split())
     assert "permission denied for table kh_private" in out and "MIGRATION FAILED on kh-staging" in out, out[-4000:]
