@@ -26,6 +26,14 @@ _SESSION_COLUMNS = """
 
 _SESSION_KEYS = ("pid", "user", "application", "client", "state", "xact_seconds", "state_seconds", "query")
 
+# Whether the pg_stat_activity row ``a`` is an autovacuum worker, as far as the current role can see: a role without
+# pg_read_all_stats sees no backend_type of a worker, so a vacuum or analyze whose backend_type it cannot see is taken
+# for one (pg_stat_progress_vacuum / _analyze show the pid to everyone). Never NULL.
+AUTOVACUUM_WORKER = """coalesce(a.backend_type = 'autovacuum worker'
+    OR (a.backend_type IS NULL AND (EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p WHERE p.pid = a.pid)
+                                    OR EXISTS (SELECT 1 FROM pg_stat_progress_analyze p WHERE p.pid = a.pid))),
+    false)"""
+
 
 def describe_session(session: dict[str, Any]) -> str:
     """One line an operator can act on (pid first: pg_terminate_backend takes it)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._activity import AUTOVACUUM_WORKER
 from ansible_collections.knowledgehub.migration.plugins.module_utils._db_states import (
     Journal,
     allow_sql,
@@ -114,10 +115,8 @@ def sessions(cur: Any, dbname: str) -> list[dict[str, Any]]:
     is a client's manual VACUUM after all, the statement that needs the database alone refuses, and says so."""
     cur.execute("SELECT pid, usename, application_name, coalesce(host(client_addr), 'local socket'), state, "
                 "to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') FROM pg_stat_activity a "
-                "WHERE datname = %s AND pid <> pg_backend_pid() "
-                "AND backend_type IS DISTINCT FROM 'autovacuum worker' "
-                "AND NOT (backend_type IS NULL AND pid IN (SELECT pid FROM pg_stat_progress_vacuum "
-                "UNION ALL SELECT pid FROM pg_stat_progress_analyze)) ORDER BY pid", (dbname,))
+                "WHERE datname = %s AND pid <> pg_backend_pid() AND NOT " + AUTOVACUUM_WORKER + " ORDER BY pid",
+                (dbname,))
     keys = ("pid", "user", "application", "client", "state", "connected_since")
     return [dict(zip(keys, row)) for row in cur.fetchall()]
 

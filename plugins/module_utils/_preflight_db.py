@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ansible_collections.knowledgehub.migration.plugins.module_utils._activity import describe_session
+from ansible_collections.knowledgehub.migration.plugins.module_utils._activity import AUTOVACUUM_WORKER, describe_session
 from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_modes import (
     ACCESS_EXCLUSIVE,
     ACCESS_SHARE,
@@ -138,15 +138,10 @@ def _locks_on(cur: Any, oids: list[int]) -> list[dict[str, Any]]:
                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                     AND l.relation = ANY(%s::oid[])
                     -- an autovacuum worker cancels itself when it blocks a lock request, unless it prevents
-                    -- wraparound: only that one is in the way. A role without pg_read_all_stats sees no
-                    -- backend_type of a worker: a vacuum or analyze it cannot see is taken for one, as
-                    -- _databases.sessions does (were it not, the migration's lock_timeout ends its wait)
-                    AND NOT coalesce((a.backend_type = 'autovacuum worker'
-                                      OR (a.backend_type IS NULL
-                                          AND (EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p WHERE p.pid = l.pid)
-                                               OR EXISTS (SELECT 1 FROM pg_stat_progress_analyze p
-                                                           WHERE p.pid = l.pid))))
-                                     AND coalesce(a.query, '') NOT LIKE '%%to prevent wraparound%%', false)
+                    -- wraparound: only that one is in the way (one the role cannot see for sure is taken for a
+                    -- worker, as the clone's drain does; were it not, the migration's lock_timeout ends its wait)
+                    AND NOT (""" + AUTOVACUUM_WORKER + """
+                             AND coalesce(a.query, '') NOT LIKE '%%to prevent wraparound%%')
                   ORDER BY l.pid, l.relation""", (oids,))
     return [dict(zip(("oid", "relation", "mode") + _SESSION_KEYS, r)) for r in cur.fetchall()]
 
