@@ -47,13 +47,29 @@ class TableInfo:
         return pgsql.Identifier(self.schema, self.name)
 
 
+# The relations c (in namespace n) a full pg_dump reads: those of the user's schemas, extension members aside
+_DUMPED = """n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                              AND d.deptype = 'e')"""
+
 _TABLES = """
 SELECT c.oid::bigint, n.nspname, c.relname, c.relkind::text, pg_table_size(c.oid)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                                              AND d.deptype = 'e')
+ WHERE c.relkind IN ('r', 'p') AND """ + _DUMPED + """
  ORDER BY n.nspname, c.relname
+"""
+
+# The tables and sequences of a full dump the current role may not read: pg_dump locks and copies every table and
+# reads every sequence's value (a materialized view's rows it does not read: the dump refreshes it)
+_UNREADABLE = """
+SELECT CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END, n.nspname, c.relname,
+       NOT has_schema_privilege(n.oid, 'USAGE')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'S') AND """ + _DUMPED + """
+   AND (NOT has_schema_privilege(n.oid, 'USAGE')
+        OR NOT CASE c.relkind WHEN 'S' THEN has_sequence_privilege(c.oid, 'SELECT')
+                              ELSE has_table_privilege(c.oid, 'SELECT') END)
+ ORDER BY 2, 3
 """
 
 _NOT_A_TABLE = {"v": "a view", "m": "a materialized view", "S": "a sequence", "f": "a foreign table", "i": "an index"}
@@ -63,6 +79,13 @@ def all_tables(cur: Any) -> list[TableInfo]:
     """Every table pg_dump dumps in a full dump (user schemas, not extension members)."""
     cur.execute(_TABLES)
     return [TableInfo(int(r[0]), r[1], r[2], r[3], int(r[4] or 0)) for r in cur.fetchall()]
+
+
+def unreadable_relations(cur: Any) -> list[tuple[str, str, str, bool]]:
+    """(kind: table or sequence, schema, name, whether the schema lacks USAGE) of what a full pg_dump reads and the
+    current role may not."""
+    cur.execute(_UNREADABLE)
+    return [(kind, schema, name, bool(no_usage)) for kind, schema, name, no_usage in cur.fetchall()]
 
 
 def resolve_tables(cur: Any, names: list[str], operation: str, nothing_done: str) -> list[TableInfo]:

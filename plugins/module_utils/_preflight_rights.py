@@ -11,7 +11,7 @@
   itself tests for ALTER, DROP, CREATE INDEX ...), or a table privilege (``has_table_privilege``);
 * SELECT, INSERT and UPDATE on an existing ledger;
 * when the run takes backups (``backup_count``): SELECT on every table and sequence, and USAGE on every schema, that
-  pg_dump of the whole database reads (extension members and the system's schemas aside). pg_dump stops at the first
+  pg_dump of the whole database reads (``_catalog.unreadable_relations``). pg_dump stops at the first
   one it may not read, and a recovery point that cannot be taken fails the run at its first write.
 
 A superuser passes with observed "superuser". Read-only: catalog functions only.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import unreadable_relations
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import FAIL, PASS, make_check
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_plan import OWNER, requirements
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import psycopg2
@@ -104,28 +105,10 @@ def _ledger_gaps(cur: Any, job: Any) -> list[str]:
     return gaps
 
 
-# What pg_dump of the whole database reads, and the role may not: tables, partitioned tables, materialized views
-# and sequences of the user's schemas, extension members aside (pg_dump dumps their data only when the extension
-# says so). Each row: kind, schema, name, whether the schema lacks USAGE.
-_UNREADABLE = """
-SELECT CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END, n.nspname, c.relname,
-       NOT has_schema_privilege(n.oid, 'USAGE')
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'm', 'S') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                   AND d.deptype = 'e')
-   AND (NOT has_schema_privilege(n.oid, 'USAGE')
-        OR NOT CASE c.relkind WHEN 'S' THEN has_sequence_privilege(c.oid, 'SELECT')
-                              ELSE has_table_privilege(c.oid, 'SELECT') END)
- ORDER BY 2, 3
-"""
-
-
 def _dump_gaps(cur: Any) -> list[str]:
-    """What the backups' pg_dump could not read (``_UNREADABLE``)."""
-    cur.execute(_UNREADABLE)
+    """What the backups' pg_dump could not read (``_catalog.unreadable_relations``)."""
     gaps = []
-    for kind, schema, name, no_usage in cur.fetchall():
+    for kind, schema, name, no_usage in unreadable_relations(cur):
         qualified = "%s.%s" % (schema, name)
         if no_usage:
             gaps.append("USAGE on schema %s, which the backups read (%s %s) (GRANT USAGE ON SCHEMA %s TO <user>)"

@@ -124,7 +124,10 @@ def test_a_table_the_backups_cannot_read_fails_before_the_recovery_point_would(l
     # the superuser's table, not granted: pg_dump of the database would stop at it (the before point, the run's
     # first write); a sequence the same
     legacy_db.sql("CREATE TABLE kh_private (id int PRIMARY KEY); REVOKE ALL ON kh_private FROM PUBLIC; "
-                  "CREATE SEQUENCE kh_private_seq; REVOKE ALL ON SEQUENCE kh_private_seq FROM PUBLIC")
+                  "CREATE SEQUENCE kh_private_seq; REVOKE ALL ON SEQUENCE kh_private_seq FROM PUBLIC; "
+                  # a materialized view's rows pg_dump does not read (the restore refreshes it): not asked for
+                  "CREATE MATERIALIZED VIEW kh_private_view AS SELECT 1 AS one; "
+                  "REVOKE ALL ON kh_private_view FROM PUBLIC")
     before = fingerprint(legacy_db)
     result = preflight(legacy_db, tmp_path)
     message = failed(result)
@@ -132,6 +135,7 @@ def test_a_table_the_backups_cannot_read_fails_before_the_recovery_point_would(l
     text = " ".join(checks(result)["privileges"]["details"])
     assert "SELECT on table public.kh_private, which the backups read (GRANT SELECT ON public.kh_private" in text
     assert "SELECT on sequence public.kh_private_seq" in text and "GRANT SELECT ON SEQUENCE" in text
+    assert "kh_private_view" not in text
     assert "kh_private" in message and "Traceback" not in message
     # a run without backups does not need to read it
     assert checks(ok(preflight(legacy_db, tmp_path, backup_count=0)))["privileges"]["status"] == "pass"
