@@ -292,11 +292,26 @@ def strongest_locks(per_statement: Iterable[dict[str, Any]]) -> dict[str, str]:
     return dict(sorted(strongest.items(), key=lambda kv: (-LOCK_MODES.index(kv[1]), kv[0])))
 
 
+def plan_locks(plan: Any) -> dict[str, Any]:
+    """Per pending file of a plan (``_plan.Plan``): ``{strongest, statements}``, the locks each statement would take,
+    knowing the foreign keys the files before it declare (nothing is run)."""
+    references: list[dict[str, Any]] = []
+    for migration in plan.present + plan.baseline:
+        references = file_foreign_keys(migration.statements(), references)
+    locks = {}
+    for migration in plan.pending:
+        statements = migration.statements()
+        per_statement = file_locks(statements, references=references)
+        locks[migration.filename] = {"strongest": strongest_locks(per_statement), "statements": per_statement}
+        references = file_foreign_keys(statements, references)
+    return locks
+
+
 def unknown_statements(per_statement: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The statements whose locks cannot be told from their text (DO blocks, ...)."""
     return [stmt for stmt in per_statement if any(item["mode"] == UNKNOWN for item in stmt["locks"])]
 
 
-__all__ = ["LOCK_MODES", "BLOCKS", "UNKNOWN", "ANY_RELATION", "NEW_NOTE", "statement_locks", "relations_created",
+__all__ = ["LOCK_MODES", "plan_locks", "BLOCKS", "UNKNOWN", "ANY_RELATION", "NEW_NOTE", "statement_locks", "relations_created",
            "foreign_keys", "file_foreign_keys", "file_locks", "strongest_locks", "unknown_statements",
            "describe_mode", "summary", "tokenize"]

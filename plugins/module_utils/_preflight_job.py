@@ -28,6 +28,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._baseline_c
 from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import all_tables, database_info
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, OptionError, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import LintError
+from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import plan_locks
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_non_negative
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import (
@@ -59,7 +60,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_plan import (
     created_by_pending,
     lint_report,
-    lock_analysis,
     pending_check,
     read_plan,
 )
@@ -232,7 +232,7 @@ class PreflightJob(Job):
         self.files = found["files"]
         self.ledger_exists = found["ledger_exists"]
         self.migration_plan = found["plan"]
-        self.locks = lock_analysis(self.migration_plan)
+        self.locks = plan_locks(self.migration_plan)
         self.created = created_by_pending(self.migration_plan)
 
     @property

@@ -4,8 +4,8 @@
 """What the migration would do, read the way pg_migrate reads it: the plan, the relations it touches, the lint.
 
 The plan is pg_migrate's (``_plan.make_plan`` on the files and the ledger's rows, the
-"database is empty" test of ``_runner``), the locks are the lock analysis pg_migrate's
-check mode reports (``_runner``'s per-file analysis over ``_locks``), and the lint is the
+"database is empty" test of ``_own_tables``), the locks are the lock analysis pg_migrate's
+check mode reports (``_locks.plan_locks``), and the lint is the
 gate's public ``lint_live`` (pg_migrate's own call). Nothing is reimplemented, so the pre-flight and the run
 cannot disagree about what is pending.
 
@@ -37,10 +37,9 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._locks_mode
     UNKNOWN,
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import discover
+from ansible_collections.knowledgehub.migration.plugins.module_utils._own_tables import other_table_count
 from ansible_collections.knowledgehub.migration.plugins.module_utils._plan import Plan, make_plan
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import FAIL, PASS, make_check
-from ansible_collections.knowledgehub.migration.plugins.module_utils._runner import _locks as plan_locks
-from ansible_collections.knowledgehub.migration.plugins.module_utils._runner import _user_tables
 
 OWNER = "OWNER"  # the need to own the relation (or be a member of the role that owns it)
 
@@ -66,15 +65,10 @@ def read_plan(conn: Any, params: dict[str, Any]) -> dict[str, Any]:
         ledger.check_shape()
     plan = make_plan(files, ledger.rows() if exists else [],
                      baseline_version=params.get("baseline_version"), target_version=params.get("target_version"),
-                     database_is_empty=_user_tables(ledger) == 0)
+                     database_is_empty=other_table_count(conn, ledger.schema, ledger.table) == 0)
     for migration in plan.pending:
         migration.statements()  # the gate's first test: every pending file splits cleanly
     return {"files": files, "ignored": ignored, "plan": plan, "ledger_exists": exists}
-
-
-def lock_analysis(plan: Plan) -> dict[str, Any]:
-    """Per pending file: ``{strongest, statements}``, the analysis pg_migrate's check mode reports."""
-    return plan_locks(plan)
 
 
 def lint_report(params: dict[str, Any], plan: Plan, conn: Any) -> Any:
@@ -218,5 +212,5 @@ def pending_check(job: Any) -> dict[str, Any]:
     return make_check("pending_migrations", status, observed, {"lint_blocking": 0}, text, details)
 
 
-__all__ = ["OWNER", "read_plan", "lock_analysis", "lint_report", "created_by_pending", "need_of", "requirements",
+__all__ = ["OWNER", "read_plan", "lint_report", "created_by_pending", "need_of", "requirements",
            "touched", "pending_check"]

@@ -30,10 +30,8 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._errors imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._ledger import Ledger
 from ansible_collections.knowledgehub.migration.plugins.module_utils._module import Job
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_run_id
-from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import (
-    RecoveryPoints,
-    recovery_point_table,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._own_tables import own_tables
+from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import RecoveryPoints
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_build import build
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_html import page
 from ansible_collections.knowledgehub.migration.plugins.module_utils._report_render import markdown, stats
@@ -144,11 +142,8 @@ class ReportJob(Job):
     # -- measuring --------------------------------------------------------------------------------------------------
 
     def own_tables(self) -> list[str]:
-        schema, ledger = self.p["ledger_schema"], self.p["ledger_table"]
-        names = [ledger, recovery_point_table(ledger)]
-        if self.p["store"]:
-            names.append(report_table(ledger))
-        return ["%s.%s" % (schema, n) for n in names]
+        return ["%s.%s" % name for name in own_tables(self.p["ledger_schema"], self.p["ledger_table"],
+                                                      reports=self.p["store"])]
 
     def measure(self, run_id: str, tables: list[tuple[str, str, str]]) -> dict[str, Any]:
         """Size, exact counts and tables of the database, and the run's ledger rows and recovery points, in one

@@ -46,11 +46,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._lint impor
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint_handoff import handed_of
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint_live import lint_live
-from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import (
-    file_foreign_keys,
-    file_locks,
-    strongest_locks,
-)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import plan_locks
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import (
     MigrationError,
     MigrationFile,
@@ -61,8 +57,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._monitor im
 from ansible_collections.knowledgehub.migration.plugins.module_utils._monitor_policy import monitor_settings
 from ansible_collections.knowledgehub.migration.plugins.module_utils._plan import Plan, make_plan
 from ansible_collections.knowledgehub.migration.plugins.module_utils._progress import reporter
-from ansible_collections.knowledgehub.migration.plugins.module_utils._recovery_points import recovery_point_table
-from ansible_collections.knowledgehub.migration.plugins.module_utils._report_store import report_table
+from ansible_collections.knowledgehub.migration.plugins.module_utils._own_tables import other_table_count
 from ansible_collections.knowledgehub.migration.plugins.module_utils._runner_file import (
     FileRun,
     MigrationFailed,
@@ -72,7 +67,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._runner_fil
 from ansible_collections.knowledgehub.migration.plugins.module_utils._target import (
     ConnectionFailure,
     Target,
-    pgsql,
     psycopg2,
 )
 
@@ -101,44 +95,11 @@ class RunResult:
         return dict(self.__dict__)
 
 
-def _user_tables(ledger: Ledger) -> int:
-    """Tables in the database other than this tool's own (the ledger, its recovery points and reports; system schemas
-    excluded). A recovery point taken before the first migration must not make an empty database look used."""
-    own = [ledger.ident]
-    for beside in (recovery_point_table, report_table):
-        try:
-            own.append(pgsql.Identifier(ledger.schema, beside(ledger.table)))
-        except Failure:
-            pass  # a ledger name too long for a table beside it: there is none
-    with ledger.conn.cursor() as cur:
-        cur.execute(
-            """SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
-                  AND c.oid <> ALL (SELECT to_regclass(t) FROM unnest(%s::text[]) t WHERE to_regclass(t) IS NOT NULL)""",
-            ([name.as_string(ledger.conn) for name in own],))
-        return int(cur.fetchone()[0])
-
-
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         out.append({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()})
     return out
-
-
-def _locks(plan: Plan) -> dict[str, Any]:
-    """The locks each pending statement would take, read from its text (nothing is run)."""
-    references: list[dict[str, Any]] = []
-    for migration in plan.present + plan.baseline:
-        references = file_foreign_keys(migration.statements(), references)
-    locks = {}
-    for migration in plan.pending:
-        statements = migration.statements()
-        per_statement = file_locks(statements, references=references)
-        locks[migration.filename] = {"strongest": strongest_locks(per_statement), "statements": per_statement}
-        references = file_foreign_keys(statements, references)
-    return locks
 
 
 class MigrationJob(Job):
@@ -219,7 +180,7 @@ class MigrationJob(Job):
             self.files, rows,
             baseline_version=self.params.get("baseline_version"),
             target_version=self.params.get("target_version"),
-            database_is_empty=_user_tables(self.ledger) == 0,
+            database_is_empty=other_table_count(self.ledger.conn, self.ledger.schema, self.ledger.table) == 0,
         )
 
     def _report_plan(self, plan: Plan) -> None:
@@ -233,7 +194,7 @@ class MigrationJob(Job):
         for migration in plan.pending:
             migration.statements()
         self._report_plan(plan)
-        locks = _locks(plan) if self.check_mode else {}
+        locks = plan_locks(plan) if self.check_mode else {}
         report = self._lint(plan)
         lint = report.as_dict() if report else {}
         # the whole analysis to the details file, summaries in the result (it stays small whatever the files)

@@ -23,6 +23,7 @@ an error (the splitter says so, the lock analysis reads what there is).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterator, NamedTuple
 
@@ -149,5 +150,11 @@ def tokens(text: str, comments: bool = False) -> Iterator[Token]:
 
 
 def tokenize(text: str) -> list[Token]:
-    """Every token of ``text`` but the comments."""
-    return list(tokens(text))
+    """Every token of ``text`` but the comments. The lock analysis, the lint and the pre-flight each read a statement
+    several times: it is lexed once (tokens are immutable, each caller gets a list of its own)."""
+    return list(_lexed(text))
+
+
+@functools.lru_cache(maxsize=2048)
+def _lexed(text: str) -> tuple[Token, ...]:
+    return tuple(tokens(text))

@@ -6,8 +6,9 @@
 Order (``ValidateJob.plan``): options -> one autocommit connection whose transactions are READ ONLY by default
 (``default_transaction_read_only``), with a lock_timeout so a check never queues the application behind it -> the
 versions to validate (the ledger's applied and baselined ones, or ``versions``) and their expectation files
-(``_validate_expect``) -> the schema phase's checks, the data phase's invariants, the generic checks
-(``_validate_generic``) -> the snapshot compare (``_snapshot_compare``) -> the plan of a snapshot take (the tables
+(``_validate_expect``) -> the schema phase's checks and the data phase's invariants; beside them (``workers=2``) or
+after them, on connections of their own, the generic checks (``_validate_generic``) and the snapshot compare
+(``_snapshot_compare``) -> the plan of a snapshot take (the tables
 resolved, the file it would write). ``apply`` takes the snapshot (``_snapshot``): the only write, a file in the
 backup directory. A snapshot file already there is kept (a rerun after a failed migration must not replace the
 pre-migration snapshot with a later one) unless ``snapshot_overwrite``.
@@ -116,12 +117,13 @@ class ValidateJob(Job):
         self.conn: Any = None
         self.snap_conn: Any = None
         self.second_conn: Any = None
+        self.generic_conn: Any = None
         self.opts: dict[str, Any] = {}
         self.full: dict[str, Any] = {}
         self._tables: list[tuple[str, str]] = []
 
     def close(self) -> None:
-        for conn in (self.conn, self.snap_conn, self.second_conn):
+        for conn in (self.conn, self.generic_conn, self.snap_conn, self.second_conn):
             if conn is not None and not conn.closed:
                 conn.close()
 
@@ -144,15 +146,14 @@ class ValidateJob(Job):
         checks: list[dict[str, Any]] = []
         versions = self._versions(checks)
         expectations = self._expectations(versions, checks)
-        # the snapshot compare reads on a connection of its own: beside the checks with workers=2, after them with 1
-        compare = opts["snapshot"] == "compare"
+        # The generic checks and the snapshot compare read on connections of their own: beside the expectation
+        # checks with workers=2 (one lane each), after them with 1. The checks keep the same order either way.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            beside = pool.submit(self._compare) if compare and opts["workers"] > 1 else None
+            beside = pool.submit(self._second_lane, phase) if opts["workers"] > 1 else None
             result = self._checks(phase, versions, expectations, checks)
-            if compare:
-                found_checks, found = beside.result() if beside else self._compare()
-                checks += found_checks
-                result.update(found)
+            lane_checks, found = beside.result() if beside else self._second_lane(phase)
+            checks += lane_checks
+            result.update(found)
         if opts["snapshot"] == "take":
             self._plan_take(result)
         self.full["checks"] = checks
@@ -174,15 +175,25 @@ class ValidateJob(Job):
                 checks += schema_checks(data, label, facts)
             if phase in ("data", "all"):
                 checks += invariant_checks(self.conn, data, label, opts["statement_timeout"], opts["lock_timeout"])
-        reporter().report("validate %s" % self.target.dbname, note="the generic checks")
-        checks += generic_checks(self.conn, phase, opts["statement_timeout"], opts["lock_timeout"],
-                                 opts["orphan_check_max_rows"])
         return {
             "changed": False, "phase": phase, "database": self.target.dbname,
             "versions": [v for v, _name in versions],
             "expectations": [{"file": label, "not_checked": not_checked_keys(data)} for label, data in expectations],
             "new_table_count": len(new_tables(expectations, facts)),
         }
+
+    def _second_lane(self, phase: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The generic checks (``_validate_generic``) on a connection of their own, then the snapshot compare when
+        asked: their checks, and what the compare adds to the result."""
+        opts = self.opts
+        reporter().report("validate %s" % self.target.dbname, note="the generic checks")
+        self.generic_conn = self._connect("generic checks", autocommit=True)
+        checks = generic_checks(self.generic_conn, phase, opts["statement_timeout"], opts["lock_timeout"],
+                                opts["orphan_check_max_rows"])
+        if opts["snapshot"] != "compare":
+            return checks, {}
+        found_checks, found = self._compare()
+        return checks + found_checks, found
 
     def _versions(self, checks: list[dict[str, Any]]) -> list[tuple[str, str]]:
         if self.opts.get("versions"):

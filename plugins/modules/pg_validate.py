@@ -109,9 +109,10 @@ options:
     default: none
   workers:
     description:
-      - How many connections read at once. With V(2) the snapshot compare (O(snapshot=compare)) runs on its own
-        connection beside the checks, so a validation takes about the longer of the two rather than their sum. With
-        V(1) it runs after them, for a server whose CPU the application needs more than the validation needs time.
+      - How many connections read at once. With V(2) the generic checks and then the snapshot compare
+        (O(snapshot=compare)) run on connections of their own beside the expectation files' checks, so a validation
+        takes about the longer of the two rather than their sum. With V(1) they run after them, for a server whose CPU
+        the application needs more than the validation needs time. The checks and their order are the same.
         A snapshot take has its own O(snapshot_readers).
     type: int
     choices: [1, 2]

@@ -278,23 +278,26 @@ def test_the_digest_reads_binary_values_text_only_where_it_must_and_leaves_gener
     assert "taken by another version of this collection" in refused
 
 
-def test_the_snapshot_compare_reads_beside_the_checks_with_two_workers_and_after_them_with_one(migrated, tmp_path):
+def test_the_generic_checks_and_the_compare_read_beside_the_checks_with_two_workers_and_after_them_with_one(
+        migrated, tmp_path):
     db, backup_dir = migrated
     probe = tmp_path / "probe-expectations"
     probe.mkdir()
-    # an invariant that counts as broken when, a second into the checks, no compare session is connected
-    (probe / "005_probe.yml").write_text(
-        "invariants:\n"
-        "  - name: the_compare_is_connected\n"
+    # invariants that count as broken when, a second into the checks, no session of the generic checks (or of the
+    # compare) is connected
+    (probe / "005_probe.yml").write_text("invariants:\n" + "".join(
+        "  - name: the_%s_is_connected\n"
         "    sql: >-\n"
         "      SELECT (SELECT 1 - count(*)::int FROM pg_stat_activity\n"
-        "               WHERE application_name LIKE '%snapshot compare%')\n"
-        "        FROM (SELECT pg_sleep(1) OFFSET 0) s\n", encoding="utf-8")
+        "               WHERE application_name LIKE '%%%s%%')\n"
+        "        FROM (SELECT pg_sleep(1) OFFSET 0) s\n" % (name, session)
+        for name, session in (("generic", "generic checks"), ("compare", "snapshot compare"))), encoding="utf-8")
+    probes = ["invariant the_%s_is_connected (005_probe.yml)" % name for name in ("generic", "compare")]
     both = ok(compare(db, backup_dir, phase="data", expectations_dir=str(probe)))
-    assert by_name(both)["invariant the_compare_is_connected (005_probe.yml)"]["status"] == "pass"
+    assert [by_name(both)[name]["status"] for name in probes] == ["pass", "pass"]
     assert both["data_preserved_percent"] == 100.0
     alone = compare(db, backup_dir, phase="data", expectations_dir=str(probe), workers=1, fail_on="never")
-    assert by_name(alone)["invariant the_compare_is_connected (005_probe.yml)"]["status"] == "fail"
+    assert [by_name(alone)[name]["status"] for name in probes] == ["fail", "fail"]
     assert alone["data_preserved_percent"] == 100.0
     # the same result either way, but for the probe and the timings
     assert [c["name"] for c in alone["checks"]] == [c["name"] for c in both["checks"]]

@@ -27,6 +27,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_
     judge_holders,
     lock_mode,
 )
+from ansible_collections.knowledgehub.migration.plugins.module_utils._locks import plan_locks
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_host import (
     backup_estimate,
     cpu_check,
@@ -38,7 +39,6 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_job import check_thresholds
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight_plan import (
     OWNER,
-    lock_analysis,
     need_of,
     requirements,
     touched,
@@ -188,7 +188,7 @@ def test_requirements_skip_what_the_pending_files_create_and_keep_the_first_stat
                                            encoding="utf-8")
     files, _ignored = discover(str(tmp_path))
     plan = make_plan(files, [{"version": "001", "name": "base", "checksum": files[0].checksum, "status": "applied"}])
-    locks = lock_analysis(plan)
+    locks = plan_locks(plan)
     needs = [(r["relation"], r["need"], r["file"], r["statement"]) for r in requirements(plan)]
     assert needs == [("a", ("REFERENCES",), "002_next.sql", 1), ("a", (OWNER,), "002_next.sql", 2),
                      ("a", ("SELECT",), "002_next.sql", 3), ("a", ("UPDATE",), "003_more.sql", 2)]
