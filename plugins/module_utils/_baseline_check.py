@@ -25,7 +25,14 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._integrity 
 )
 from ansible_collections.knowledgehub.migration.plugins.module_utils._integrity_sql import created_objects
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import is_duration
-from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import FAIL, PASS, WARN, make_check
+from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import (
+    FAIL,
+    LOCK_TIMEOUT,
+    PASS,
+    WARN,
+    make_check,
+)
+from ansible_collections.knowledgehub.migration.plugins.module_utils._validate_generic import generic_checks
 
 _RELKINDS = {"table": ("r", "p"), "view": ("v",), "materialized view": ("m",), "sequence": ("S",),
              "index": ("i", "I")}
@@ -128,6 +135,14 @@ def data_integrity(job: Any) -> list[dict[str, Any]]:
     return integrity_checks(job.conn, job.pending, _timeout(job))
 
 
+def database_health(job: Any) -> list[dict[str, Any]]:
+    """The database as it is, before anything is written: the generic checks pg_validate runs after every phase
+    (``_validate_generic``: invalid indexes, NOT VALID constraints, disabled triggers, sequences behind their column,
+    orphaned rows). A constraint left NOT VALID warns, as between a schema phase and its data phase."""
+    found = generic_checks(job.conn, "schema", _timeout(job), LOCK_TIMEOUT, job.params["orphan_check_max_rows"])
+    return [make_check(c["name"], c["status"], c["observed"], c["expected"], c["message"]) for c in found]
+
+
 def baseline(job: Any) -> list[dict[str, Any]]:
     """The objects of every file baseline_version would record as applied must exist."""
     if job.migration_plan is None:
@@ -135,4 +150,4 @@ def baseline(job: Any) -> list[dict[str, Any]]:
     return baseline_checks(job.conn, job.baselined, job.params.get("baseline_version"), _timeout(job))
 
 
-__all__ = ["baseline_checks", "exists", "data_integrity", "baseline"]
+__all__ = ["baseline_checks", "exists", "data_integrity", "database_health", "baseline"]

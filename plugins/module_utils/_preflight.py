@@ -30,6 +30,10 @@ STATUSES = (PASS, WARN, FAIL)
 
 MIB = 1024 * 1024
 
+# How long a catalog read or a check's scan waits for a lock before it gives up, rather than queue the application
+# behind it.
+LOCK_TIMEOUT = "3s"
+
 # A check's details stay short: a play prints them, the whole picture is the operator's next query.
 DETAILS_LIMIT = 10
 

@@ -24,7 +24,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ansible_collections.knowledgehub.migration.plugins.module_utils._backup_store import human
-from ansible_collections.knowledgehub.migration.plugins.module_utils._baseline_check import baseline, data_integrity
+from ansible_collections.knowledgehub.migration.plugins.module_utils._baseline_check import (
+    baseline,
+    data_integrity,
+    database_health,
+)
 from ansible_collections.knowledgehub.migration.plugins.module_utils._catalog import all_tables, database_info
 from ansible_collections.knowledgehub.migration.plugins.module_utils._errors import Failure, OptionError, first_line
 from ansible_collections.knowledgehub.migration.plugins.module_utils._lint import LintError
@@ -33,6 +37,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._module imp
 from ansible_collections.knowledgehub.migration.plugins.module_utils._options import check_non_negative
 from ansible_collections.knowledgehub.migration.plugins.module_utils._preflight import (
     FAIL,
+    LOCK_TIMEOUT,
     PASS,
     WARN,
     PreflightFailed,
@@ -79,11 +84,11 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._target imp
 )
 
 # The session's settings: nothing it runs can write, and no catalog read waits long behind another session.
-SESSION_SETTINGS = ("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SET lock_timeout = '3s'",
+SESSION_SETTINGS = ("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SET lock_timeout = '%s'" % LOCK_TIMEOUT,
                     "SET statement_timeout = '60s'")
 
 THRESHOLDS = ("min_free_disk_mb", "min_free_memory_mb", "max_cpu_percent", "max_cpu_percent_fail",
-              "max_transaction_age", "max_replication_lag", "backup_count")
+              "max_transaction_age", "max_replication_lag", "backup_count", "orphan_check_max_rows")
 
 
 def free_disk(job: "PreflightJob") -> dict[str, Any]:
@@ -145,7 +150,8 @@ CHECKS: list[tuple[str, Callable[[Any], dict[str, Any]], bool]] = [
     ("sessions", sessions_check, True),
     ("replication", replication_check, True),
     ("pending_migrations", pending_check, True),
-    ("data_integrity", data_integrity, True),  # these two return a list: one check per constraint, per file
+    ("data_integrity", data_integrity, True),  # these three return a list: one check per constraint, per file
+    ("database_health", database_health, True),  # and per generic check
     ("baseline", baseline, True),
 ]
 

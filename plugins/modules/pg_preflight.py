@@ -46,6 +46,13 @@ description:
     violate it and give a few of their keys in C(details). Each is one read-only scan of the table, bounded by
     O(integrity_timeout) (a warning when it cannot finish). A constraint on a table or column the run creates, or
     added C(NOT VALID), has nothing to check and passes, saying why.
+  - C(invalid_indexes), C(not_valid_constraints), C(disabled_triggers), C(sequences_behind) and C(orphaned_rows)
+    look at the database as it is, with the generic checks
+    M(knowledgehub.migration.pg_validate) runs after every phase, for what an interrupted or careless migration leaves
+    behind. An invalid index, a disabled trigger, a sequence behind its column or a row whose foreign key points to
+    no row fails, naming them; a constraint left C(NOT VALID) warns. The orphaned rows are one anti-join per foreign
+    key, under O(integrity_timeout), on tables estimated at most O(orphan_check_max_rows) rows (a warning names those
+    left out).
   - C(baseline:<file>) checks, one per file O(baseline_version) would record as applied without running it, fail
     when an object the file creates (table, view, index, sequence, function, type, column) is not in the database.
   - A failed check fails the module, with a message naming each failed check and what to fix, unless
@@ -202,6 +209,12 @@ options:
         the check could not finish, never a failure.
     type: str
     default: 30s
+  orphan_check_max_rows:
+    description:
+      - The foreign keys of tables estimated above this many rows are not scanned for orphaned rows (a warning says
+        which), as pg_validate's option of the same name.
+    type: int
+    default: 5000000
   fail_on:
     description:
       - V(fail) fails the module when a check fails. V(never) only reports, so that a plan or a report can read the
@@ -354,6 +367,7 @@ def main():
         max_transaction_age=dict(type="int", default=300),
         max_replication_lag=dict(type="float", default=30),
         integrity_timeout=dict(type="str", default="30s"),
+        orphan_check_max_rows=dict(type="int", default=5000000),
         fail_on=dict(type="str", default="fail", choices=["fail", "never"]),
     )
     module = new_module(argument_spec)

@@ -79,11 +79,18 @@ def test_migrate_writes_a_migration_log_whose_every_figure_comes_from_the_run(in
     assert json.loads(snapshot.read_text(encoding="utf-8"))["backup_id"] == data["recovery_points"][0]["backup_id"]
     assert legacy_db.sql("SELECT verdict FROM migration_log_report") == "SUCCESS"
     assert legacy_db.pg.app_password not in proc.stdout + proc.stderr + md
+    # the pre-flight checked the database's health, the dump read the snapshot, and 001-003 have no expectation
+    # file: no validation before the run, only after each phase
+    assert proc.stdout.count(VALIDATE_SCHEMA) == 1 and "orphaned_rows" in out
+
+
+VALIDATE_SCHEMA = "TASK [knowledgehub.migration.validate : Validate, phase schema]"
 
 
 def test_without_recovery_points_the_validate_role_takes_the_snapshot(inventory, legacy_db, tmp_path):
     proc = play(inventory, "-e", "migrate_recovery_points=false")
     assert proc.returncode == 0, proc.stdout[-4000:]
+    assert proc.stdout.count(VALIDATE_SCHEMA) == 2  # before the run (the snapshot), after the schema phase
     assert "Data preserved: 100" in " ".join(proc.stdout.split())
     [snapshot] = list((tmp_path / "backups-reports").glob("*.snapshot.json"))
     taken = json.loads(snapshot.read_text(encoding="utf-8"))
@@ -143,3 +150,18 @@ def test_a_failed_validation_fails_the_run_and_the_migration_log_says_so(invento
     assert data["verdict"] == "FAILED" and "**Result:** FAILED" in md
     assert "idx_kg_entities_entity_type" in md
     assert not PLACEHOLDER.findall(md), PLACEHOLDER.findall(md)
+
+
+def test_the_versions_the_database_holds_are_validated_before_the_run_when_they_have_expectations(
+        inventory, legacy_db, tmp_path, migrations_copy):
+    # 003 is baselined; an expectation file of its own names a table the database lacks: the validation before
+    # the run reads it, and stops the run before the first recovery point and the first migration
+    (migrations_copy / "expectations" / "003_search_and_feedback.yml").write_text(
+        "tables: [search_queries, kh_never_created]\n", encoding="utf-8")
+    proc = play(inventory, "-e", "migrate_migrations_src=%s" % migrations_copy)
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert proc.stdout.count(VALIDATE_SCHEMA) == 1 and "kh_never_created" in out, out[-4000:]
+    assert {r["version"]: r["status"] for r in legacy_db.ledger()} == {"001": "baseline", "002": "baseline",
+                                                                       "003": "baseline"}
+    assert not (tmp_path / "backups").exists() or not list((tmp_path / "backups").glob("*.manifest.json"))

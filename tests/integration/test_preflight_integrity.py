@@ -18,7 +18,7 @@ from ansible_collections.knowledgehub.migration.plugins.module_utils._baseline_c
 from ansible_collections.knowledgehub.migration.plugins.module_utils._integrity import integrity_checks
 from ansible_collections.knowledgehub.migration.plugins.module_utils._migrations import discover
 
-from support.database import app_connection
+from support.database import app_connection, superuser_connection
 from support.modules import failed, ok, run_module
 
 pytestmark = pytest.mark.legacy_chunks(200)
@@ -192,3 +192,39 @@ def test_pg_preflight_refuses_a_bad_integrity_timeout(legacy_db, migrations_copy
     result = ok(preflight(legacy_db, migrations_copy, tmp_path, integrity_timeout="soon"))
     bad = [c for c in result["checks"] if c["name"] in ("data_integrity", "baseline")]
     assert [c["status"] for c in bad] == ["fail", "fail"] and "integrity_timeout='soon'" in bad[0]["message"]
+
+
+def test_pg_preflight_fails_on_an_invalid_index_and_an_orphaned_row_and_writes_nothing(legacy_db, migrations_copy,
+                                                                                        tmp_path):
+    # what an interrupted migration leaves: the invalid index of a failed CREATE INDEX CONCURRENTLY, and a row let in
+    # while the foreign keys' triggers were off (a restore with session_replication_role = replica)
+    conn = app_connection(legacy_db, "kh-test-breaker")
+    conn.autocommit = True
+    with conn.cursor() as cur, pytest.raises(psycopg2.errors.UniqueViolation):
+        cur.execute("CREATE UNIQUE INDEX CONCURRENTLY kh_half_built ON chunks ((1))")
+    conn.close()
+    admin = superuser_connection(legacy_db.pg, legacy_db.name)
+    with admin, admin.cursor() as cur:
+        cur.execute("SET LOCAL session_replication_role = replica")
+        cur.execute("INSERT INTO chunks (document_id, chunk_index, content, token_count) "
+                    "VALUES ('00000000-0000-0000-0000-00000000dead', 0, 'lost', 1) RETURNING id")
+        orphan = cur.fetchone()[0]
+    admin.close()
+    before = (legacy_db.snapshot(), legacy_db.schema_dump(), legacy_db.ledger())
+    for check_mode in (False, True):
+        result = ok(preflight(legacy_db, migrations_copy, tmp_path, check_mode=check_mode))
+        found = by_name(result["checks"])
+        assert {"invalid_indexes", "orphaned_rows"} <= set(result["failed_checks"]), result["failed_checks"]
+        assert "index kh_half_built on chunks is invalid" in found["invalid_indexes"]["message"]
+        assert ("1 row(s) of chunks point to no documents row through fk_chunks_document_id (document_id) (key %d)"
+                % orphan) in found["orphaned_rows"]["message"]
+        assert [found[n]["status"] for n in ("not_valid_constraints", "disabled_triggers", "sequences_behind")] == [
+            "pass", "pass", "pass"]
+    message = failed(preflight(legacy_db, migrations_copy, tmp_path, fail_on="fail"))
+    assert "kh_half_built" in message and "DROP INDEX CONCURRENTLY" in message and "fk_chunks_document_id" in message
+    assert (legacy_db.snapshot(), legacy_db.schema_dump(), legacy_db.ledger()) == before
+    # put right, the database is healthy again
+    legacy_db.sql("DROP INDEX kh_half_built; DELETE FROM chunks WHERE id = %d" % orphan)
+    healthy = by_name(ok(preflight(legacy_db, migrations_copy, tmp_path))["checks"])
+    assert [healthy[n]["status"] for n in ("invalid_indexes", "not_valid_constraints", "disabled_triggers",
+                                           "sequences_behind", "orphaned_rows")] == ["pass"] * 5
