@@ -194,8 +194,8 @@ def test_pg_preflight_refuses_a_bad_integrity_timeout(legacy_db, migrations_copy
     assert [c["status"] for c in bad] == ["fail", "fail"] and "integrity_timeout='soon'" in bad[0]["message"]
 
 
-def test_pg_preflight_fails_on_an_invalid_index_and_an_orphaned_row_and_writes_nothing(legacy_db, migrations_copy,
-                                                                                        tmp_path):
+def test_pg_preflight_fails_on_an_invalid_index_and_an_orphaned_row_and_writes_nothing(
+        legacy_db, migrations_copy, tmp_path):
     # what an interrupted migration leaves: the invalid index of a failed CREATE INDEX CONCURRENTLY, and a row let in
     # while the foreign keys' triggers were off (a restore with session_replication_role = replica)
     conn = app_connection(legacy_db, "kh-test-breaker")
