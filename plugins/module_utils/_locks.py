@@ -312,6 +312,6 @@ def unknown_statements(per_statement: Iterable[dict[str, Any]]) -> list[dict[str
     return [stmt for stmt in per_statement if any(item["mode"] == UNKNOWN for item in stmt["locks"])]
 
 
-__all__ = ["LOCK_MODES", "plan_locks", "BLOCKS", "UNKNOWN", "ANY_RELATION", "NEW_NOTE", "statement_locks", "relations_created",
-           "foreign_keys", "file_foreign_keys", "file_locks", "strongest_locks", "unknown_statements",
+__all__ = ["LOCK_MODES", "BLOCKS", "UNKNOWN", "ANY_RELATION", "NEW_NOTE", "statement_locks", "relations_created",
+           "foreign_keys", "file_foreign_keys", "file_locks", "strongest_locks", "plan_locks", "unknown_statements",
            "describe_mode", "summary", "tokenize"]
